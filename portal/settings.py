@@ -134,7 +134,7 @@ PASSWORD_HASHERS = [
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "rules.permissions.ObjectPermissionBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "portal.accounts.backends.PortalModelBackend",
 ]
 
 LANGUAGE_CODE = "zh-hans"
@@ -253,3 +253,10 @@ LOGGING = {
 REPORTING_DEADLINE_DAYS = env.int("REPORTING_DEADLINE_DAYS", default=10)
 
 PLAN_SOURCE_LABEL = _("苏发〔2018〕28号")
+# Bottom-up review as in DHIS2: a city's reviewer approves before the province confirms.
+REPORTING_CITY_REVIEW = env.bool("REPORTING_CITY_REVIEW", default=True)
+# A value that moves more than this fraction from the previous quarter needs the reporter's comment.
+REPORTING_JUMP_THRESHOLD = env.float("REPORTING_JUMP_THRESHOLD", default=0.5)
+# Evidence files: what a reporter may attach, and how large.
+EVIDENCE_MAX_BYTES = env.int("EVIDENCE_MAX_BYTES", default=20 * 1024 * 1024)
+EVIDENCE_MAX_FILES_PER_SUBMISSION = env.int("EVIDENCE_MAX_FILES_PER_SUBMISSION", default=50)

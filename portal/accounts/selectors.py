@@ -1,0 +1,65 @@
+"""Reads about who a user is: their active memberships, looked up once per request."""
+
+from dataclasses import dataclass, field
+from datetime import date
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Q
+from django.utils import timezone
+
+from portal.accounts.models import Membership, Role
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a user's active memberships allow, flattened: roles and the ids of their cities and bodies."""
+
+    roles: frozenset[str] = frozenset()
+    city_ids_by_role: dict[str, frozenset[int]] = field(default_factory=dict)
+    body_ids: frozenset[int] = frozenset()
+
+    def has(self, role: str) -> bool:
+        return role in self.roles
+
+    def cities(self, *roles: str) -> frozenset[int]:
+        out: set[int] = set()
+        for role in roles or tuple(self.city_ids_by_role):
+            out |= self.city_ids_by_role.get(role, frozenset())
+        return frozenset(out)
+
+    @property
+    def sees_everything(self) -> bool:
+        return bool(self.roles & {Role.COORDINATOR, Role.AUDITOR})
+
+
+def memberships_active(*, user: AbstractBaseUser | AnonymousUser, on: date | None = None):
+    day = on or timezone.localdate()
+    if not user.is_authenticated or not user.is_active:
+        return Membership.objects.none()
+    return Membership.objects.filter(user=user, valid_from__lte=day).filter(
+        Q(valid_to__isnull=True) | Q(valid_to__gte=day)
+    )
+
+
+def user_scope(*, user: AbstractBaseUser | AnonymousUser, on: date | None = None) -> Scope:
+    """The user's scope, cached on the user object for the rest of the request."""
+    cached = getattr(user, "_portal_scope", None)
+    if cached is not None and on is None:
+        return cached
+    roles: set[str] = set()
+    cities: dict[str, set[int]] = {}
+    bodies: set[int] = set()
+    for role, region_id, body_id in memberships_active(user=user, on=on).values_list("role", "region_id", "body_id"):
+        roles.add(role)
+        if region_id is not None:
+            cities.setdefault(role, set()).add(region_id)
+        if body_id is not None:
+            bodies.add(body_id)
+    scope = Scope(
+        roles=frozenset(roles),
+        city_ids_by_role={k: frozenset(v) for k, v in cities.items()},
+        body_ids=frozenset(bodies),
+    )
+    if on is None and user.is_authenticated:
+        user._portal_scope = scope  # type: ignore[union-attr]
+    return scope

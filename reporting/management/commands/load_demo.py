@@ -1,0 +1,197 @@
+"""`manage.py load_demo`: demo accounts for every role and clearly-labelled synthetic quarterly data.
+
+Refuses to run with DEBUG off. Safe to run again: accounts are matched by username, submissions by
+their natural key, so a second run adds nothing. Every figure it writes is synthetic (演示数据)."""
+
+import random
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.utils import timezone
+
+from indicators.models import Indicator
+from measures.models import Plan, Region, ResponsibleBody
+from portal.accounts.backends import DEMO_GROUP
+from portal.accounts.models import Role
+from portal.accounts.services import membership_grant
+from reporting.models import DataValue, Narrative, Submission, Transition
+from reporting.selectors import indicators_expected, measures_for_narrative
+from reporting.services.periods import periods_ensure_range
+
+# Published on purpose: the demo accounts only log in while DEBUG is on (PortalModelBackend).
+DEMO_PASSWORD = "Demo-Jiangsu-2026"  # noqa: S105
+DEMO_NOTE = "【演示数据 DEMO】"
+FIRST_YEAR = 2019
+
+# (username, role, city name or body name, label)
+DEMO_ACCOUNTS = [
+    ("demo-coordinator", Role.COORDINATOR, None, "协调小组办公室 coordinator"),
+    ("demo-auditor", Role.AUDITOR, None, "督查审计 auditor"),
+    ("demo-admin", Role.ADMIN, None, "系统管理员 admin"),
+    ("demo-nanjing-reporter", Role.CITY_REPORTER, "南京市", "南京市填报员 city reporter"),
+    ("demo-nanjing-reviewer", Role.CITY_REVIEWER, "南京市", "南京市审核员 city reviewer"),
+    ("demo-suzhou-reporter", Role.CITY_REPORTER, "苏州市", "苏州市填报员 city reporter"),
+    ("demo-suzhou-reviewer", Role.CITY_REVIEWER, "苏州市", "苏州市审核员 city reviewer"),
+    ("demo-xuzhou-reporter", Role.CITY_REPORTER, "徐州市", "徐州市填报员 city reporter"),
+    ("demo-edu-reporter", Role.BODY_REPORTER, "省教育厅", "省教育厅填报员 body reporter"),
+    ("demo-hrss-reporter", Role.BODY_REPORTER, "省人力资源社会保障厅", "省人社厅填报员 body reporter"),
+    ("demo-union-reporter", Role.BODY_REPORTER, "省总工会", "省总工会填报员 body reporter"),
+]
+
+
+class Command(BaseCommand):
+    help = "Create demo accounts and clearly-labelled synthetic quarterly data (DEBUG only)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--plan", default="js-2018-28")
+        parser.add_argument("--seed", type=int, default=2018)
+
+    def handle(self, *args, **options):
+        if not settings.DEBUG:
+            raise CommandError("load_demo creates accounts with published passwords and runs only with DEBUG on.")
+        plan = Plan.objects.filter(code=options["plan"]).first()
+        if plan is None:
+            raise CommandError(f"Plan {options['plan']!r} is not loaded; run load_plan first.")
+        with transaction.atomic():
+            users = self._accounts()
+            # Synthetic figures, seeded so every demo database is the same.
+            rng = random.Random(options["seed"])  # noqa: S311
+            created = self._data(plan=plan, users=users, rng=rng)
+        self.stdout.write(self.style.SUCCESS(f"Demo data: {created} new submissions (all figures synthetic)."))
+        self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}), refused whenever DEBUG is off:")
+        for username, _role, _scope, label in DEMO_ACCOUNTS:
+            self.stdout.write(f"  {username:24} {label}")
+
+    def _accounts(self) -> dict[str, object]:
+        user_model = get_user_model()
+        group, _ = Group.objects.get_or_create(name=DEMO_GROUP)
+        start = date(FIRST_YEAR, 1, 1)
+        users = {}
+        for username, role, scope, _label in DEMO_ACCOUNTS:
+            user = user_model.objects.filter(username=username).first()
+            if user is None:
+                user = user_model.objects.create_user(username=username, password=DEMO_PASSWORD)
+                user.groups.add(group)
+            if role == Role.ADMIN and not user.is_staff:
+                user.is_staff = True
+                user.save(update_fields=["is_staff"])
+            region = Region.objects.filter(name=scope, level=Region.Level.CITY).first() if scope else None
+            body = ResponsibleBody.objects.filter(name=scope).first() if scope else None
+            if role in (Role.CITY_REPORTER, Role.CITY_REVIEWER) and region is None:
+                continue
+            if role == Role.BODY_REPORTER and body is None:
+                continue
+            membership_grant(
+                user=user,
+                role=role,
+                valid_from=start,
+                region=region if role in (Role.CITY_REPORTER, Role.CITY_REVIEWER) else None,
+                body=body if role == Role.BODY_REPORTER else None,
+            )
+            users[username] = user
+        return users
+
+    def _data(self, *, plan: Plan, users: dict[str, object], rng: random.Random) -> int:
+        today = timezone.localdate()
+        periods = [p for p in periods_ensure_range(first_year=FIRST_YEAR, last_year=today.year) if p.end < today]
+        if not periods:
+            return 0
+        reporter = users.get("demo-coordinator")
+        cities = list(Region.objects.filter(level=Region.Level.CITY).order_by("sort_order"))
+        city_indicators = list(indicators_expected(plan=plan, region=cities[0])) if cities else []
+        measures = list(measures_for_narrative(plan=plan))
+        existing = set(Submission.objects.filter(plan=plan, region__isnull=False).values_list("period_id", "region_id"))
+        created = 0
+        latest = periods[-1]
+        for city_index, city in enumerate(cities):
+            size = Decimal(1 + (len(cities) - city_index) % 5) / 2  # larger and smaller cities
+            for period_index, period in enumerate(periods):
+                if (period.id, city.id) in existing:
+                    continue
+                status = Submission.Status.CONFIRMED
+                if period == latest:
+                    # The last quarter is in flight: a mix of states, and two cities have not reported.
+                    status = [
+                        Submission.Status.CONFIRMED,
+                        Submission.Status.CITY_APPROVED,
+                        Submission.Status.SUBMITTED,
+                        Submission.Status.RETURNED,
+                        Submission.Status.DRAFT,
+                        None,
+                    ][city_index % 6]
+                    if status is None:
+                        continue
+                submitted_at = timezone.make_aware(datetime.combine(period.deadline, time(12))) - timedelta(
+                    days=rng.randint(-3, 9)
+                )
+                submission = Submission.objects.create(
+                    plan=plan,
+                    period=period,
+                    region=city,
+                    status=status,
+                    created_by=reporter,
+                    submitted_at=None if status == Submission.Status.DRAFT else submitted_at,
+                    is_late=submitted_at.date() > period.deadline,
+                    confirmed_at=submitted_at if status == Submission.Status.CONFIRMED else None,
+                    return_reason=(DEMO_NOTE + "部分数据口径需核实，请补充说明。")
+                    if status == Submission.Status.RETURNED
+                    else "",
+                )
+                Transition.objects.create(
+                    submission=submission, action="create", to_status=status, actor=reporter, reason=DEMO_NOTE
+                )
+                DataValue.objects.bulk_create(
+                    [
+                        _demo_value(
+                            submission=submission,
+                            indicator=indicator,
+                            size=size,
+                            step=period_index,
+                            rng=rng,
+                            user=reporter,
+                        )
+                        for indicator in city_indicators
+                    ]
+                )
+                if period == latest and measures:
+                    Narrative.objects.bulk_create(
+                        [
+                            Narrative(
+                                submission=submission,
+                                measure=m,
+                                progress=f"{DEMO_NOTE}{city.name}推进“{m.title}”工作，本季度按计划实施。",
+                                problems=f"{DEMO_NOTE}基层统计口径尚需统一。",
+                                next_steps=f"{DEMO_NOTE}下季度继续推进并完善台账。",
+                                updated_by=reporter,
+                            )
+                            for m in measures[:5]
+                        ]
+                    )
+                created += 1
+        return created
+
+
+def _demo_value(*, submission, indicator: Indicator, size: Decimal, step: int, rng: random.Random, user) -> DataValue:
+    growth = Decimal(1) + Decimal(step) / Decimal(60)
+    noise = Decimal(rng.randint(90, 110)) / Decimal(100)
+    value = DataValue(submission=submission, indicator=indicator, updated_by=user, comment=DEMO_NOTE)
+    if indicator.kind == Indicator.Kind.MILESTONE:
+        value.done = step > 8
+        value.done_on = submission.period.end if value.done else None
+    elif indicator.kind in (Indicator.Kind.RATIO, Indicator.Kind.SHARE):
+        target = indicator.targets.first()
+        goal = (target.value / indicator.scale) if target is not None else Decimal("0.5")
+        share = min(Decimal("0.99"), goal * Decimal("0.8") * growth * noise)
+        denominator = (Decimal(100000) * size).quantize(Decimal(1))
+        value.denominator = denominator
+        value.numerator = (denominator * share).quantize(Decimal(1))
+    elif indicator.kind == Indicator.Kind.STOCK:
+        value.value = (Decimal(5000) * size * growth * noise).quantize(Decimal(1))
+    else:
+        value.value = (Decimal(300) * size * noise).quantize(Decimal(1))
+    return value

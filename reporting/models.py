@@ -1,0 +1,307 @@
+"""What happens each quarter: periods, submissions, their values, narratives and evidence, and the
+trail of every state change. Province figures (issue 4) count only what the province confirmed."""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+from indicators.models import Indicator
+from measures.models import Measure, Plan, Region, ResponsibleBody
+from reporting.querysets import SubmissionQuerySet
+
+
+class Period(models.Model):
+    """A reporting quarter. Its deadline defaults to 10 days after quarter end (coordinators may move it)."""
+
+    class Status(models.TextChoices):
+        OPEN = "open", _("开放填报")
+        CLOSED = "closed", _("已关闭")
+
+    year = models.PositiveSmallIntegerField(_("年度"))
+    quarter = models.PositiveSmallIntegerField(_("季度"))
+    start = models.DateField(_("开始日期"))
+    end = models.DateField(_("结束日期"))
+    deadline = models.DateField(_("填报截止日期"))
+    status = models.CharField(_("状态"), max_length=8, choices=Status.choices, default=Status.OPEN)
+    version = models.PositiveIntegerField(_("版本"), default=1)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("填报期")
+        verbose_name_plural = _("填报期")
+        ordering = ["year", "quarter"]
+        constraints = [
+            models.UniqueConstraint(fields=["year", "quarter"], name="period_unique_quarter"),
+            models.CheckConstraint(condition=Q(quarter__gte=1, quarter__lte=4), name="period_quarter_range"),
+            models.CheckConstraint(condition=Q(end__gt=models.F("start")), name="period_dates_ordered"),
+            models.CheckConstraint(condition=Q(deadline__gte=models.F("end")), name="period_deadline_after_end"),
+        ]
+
+    def __str__(self) -> str:
+        return self.code
+
+    @property
+    def code(self) -> str:
+        return f"{self.year}Q{self.quarter}"
+
+
+class Submission(models.Model):
+    """One reporter's quarterly report: a city (region) or a provincial body, for one plan and period."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("草稿")
+        SUBMITTED = "submitted", _("已提交")
+        CITY_APPROVED = "city_approved", _("市级已审核")
+        CONFIRMED = "confirmed", _("省级已确认")
+        RETURNED = "returned", _("已退回")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="submissions", verbose_name=_("方案"))
+    period = models.ForeignKey(Period, on_delete=models.PROTECT, related_name="submissions", verbose_name=_("填报期"))
+    region = models.ForeignKey(
+        Region, on_delete=models.PROTECT, null=True, blank=True, related_name="submissions", verbose_name=_("地区")
+    )
+    body = models.ForeignKey(
+        ResponsibleBody,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="submissions",
+        verbose_name=_("责任单位"),
+    )
+    status = models.CharField(_("状态"), max_length=16, choices=Status.choices, default=Status.DRAFT)
+    # Optimistic lock: every write bumps it; a write that names an older version is refused (412/409).
+    version = models.PositiveIntegerField(_("版本"), default=1)
+    is_late = models.BooleanField(_("逾期提交"), default=False)
+    return_reason = models.TextField(_("退回原因"), blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("创建人")
+    )
+    created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
+    submitted_at = models.DateTimeField(_("提交时间"), null=True, blank=True)
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("提交人"),
+    )
+    city_approved_at = models.DateTimeField(_("市级审核时间"), null=True, blank=True)
+    city_approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("市级审核人"),
+    )
+    confirmed_at = models.DateTimeField(_("省级确认时间"), null=True, blank=True)
+    confirmed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("省级确认人"),
+    )
+
+    objects = SubmissionQuerySet.as_manager()
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("季度报表")
+        verbose_name_plural = _("季度报表")
+        ordering = ["-period__year", "-period__quarter", "region__sort_order", "body__code"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(region__isnull=False, body__isnull=True) | Q(region__isnull=True, body__isnull=False),
+                name="submission_one_reporter",
+            ),
+            models.UniqueConstraint(
+                fields=["plan", "period", "region"], condition=Q(region__isnull=False), name="submission_unique_region"
+            ),
+            models.UniqueConstraint(
+                fields=["plan", "period", "body"], condition=Q(body__isnull=False), name="submission_unique_body"
+            ),
+        ]
+        indexes = [models.Index(fields=["period", "status"], name="submission_period_status")]
+
+    def __str__(self) -> str:
+        return f"{self.period} {self.reporter_name} ({self.get_status_display()})"
+
+    @property
+    def reporter_name(self) -> str:
+        return str(self.region or self.body)
+
+    @property
+    def is_locked(self) -> bool:
+        return self.status in (self.Status.SUBMITTED, self.Status.CITY_APPROVED, self.Status.CONFIRMED)
+
+
+class DataValue(models.Model):
+    """One indicator's value in a submission. Ratios and shares keep numerator and denominator, never
+    only the quotient, so the province figure can be Σ numerators / Σ denominators."""
+
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="values", verbose_name=_("报表"))
+    indicator = models.ForeignKey(Indicator, on_delete=models.PROTECT, related_name="values", verbose_name=_("指标"))
+    value = models.DecimalField(_("数值"), max_digits=20, decimal_places=4, null=True, blank=True)
+    numerator = models.DecimalField(_("分子"), max_digits=20, decimal_places=4, null=True, blank=True)
+    denominator = models.DecimalField(_("分母"), max_digits=20, decimal_places=4, null=True, blank=True)
+    done = models.BooleanField(_("已完成"), null=True, blank=True)
+    done_on = models.DateField(_("完成日期"), null=True, blank=True)
+    comment = models.TextField(_("说明"), blank=True)
+    updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("填报人")
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("填报数值")
+        verbose_name_plural = _("填报数值")
+        ordering = ["submission", "indicator__sort_order", "indicator__code"]
+        constraints = [
+            models.UniqueConstraint(fields=["submission", "indicator"], name="datavalue_unique_indicator"),
+            models.CheckConstraint(
+                condition=Q(denominator__isnull=True) | Q(denominator__gt=0), name="datavalue_denominator_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(numerator__isnull=True) | Q(numerator__gte=0), name="datavalue_numerator_non_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.submission_id}:{self.indicator_id}"
+
+
+class Narrative(models.Model):
+    """Per measure: 进展情况, 存在问题, 下步计划."""
+
+    submission = models.ForeignKey(
+        Submission, on_delete=models.CASCADE, related_name="narratives", verbose_name=_("报表")
+    )
+    measure = models.ForeignKey(Measure, on_delete=models.PROTECT, related_name="narratives", verbose_name=_("举措"))
+    progress = models.TextField(_("进展情况"), blank=True)
+    problems = models.TextField(_("存在问题"), blank=True)
+    next_steps = models.TextField(_("下步计划"), blank=True)
+    updated_at = models.DateTimeField(_("更新时间"), auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("填报人")
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("进展情况")
+        verbose_name_plural = _("进展情况")
+        ordering = ["submission", "measure__number"]
+        constraints = [
+            models.UniqueConstraint(fields=["submission", "measure"], name="narrative_unique_measure"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.submission_id}:{self.measure_id}"
+
+
+class Evidence(models.Model):
+    """An evidence file. Stored outside the web root under a random name; served only through a view
+    that checks the reader may see the submission. Removal is a soft delete so the trail stays whole."""
+
+    submission = models.ForeignKey(
+        Submission, on_delete=models.CASCADE, related_name="evidence", verbose_name=_("报表")
+    )
+    measure = models.ForeignKey(
+        Measure, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("举措")
+    )
+    indicator = models.ForeignKey(
+        Indicator, on_delete=models.PROTECT, null=True, blank=True, related_name="+", verbose_name=_("指标")
+    )
+    storage_name = models.CharField(_("存储名"), max_length=128, unique=True)
+    original_name = models.CharField(_("文件名"), max_length=255)
+    content_type = models.CharField(_("文件类型"), max_length=128)
+    size = models.PositiveBigIntegerField(_("大小（字节）"))
+    sha256 = models.CharField(_("SHA-256"), max_length=64)
+    description = models.CharField(_("说明"), max_length=255, blank=True)
+    uploaded_at = models.DateTimeField(_("上传时间"), auto_now_add=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("上传人")
+    )
+    removed_at = models.DateTimeField(_("删除时间"), null=True, blank=True)
+    removed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("删除人"),
+    )
+    removal_reason = models.CharField(_("删除原因"), max_length=255, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        verbose_name = _("佐证材料")
+        verbose_name_plural = _("佐证材料")
+        ordering = ["submission", "uploaded_at"]
+
+    def __str__(self) -> str:
+        return self.original_name
+
+
+class Transition(models.Model):
+    """Every workflow state change: who, when, from what to what, and why."""
+
+    class Action(models.TextChoices):
+        CREATE = "create", _("创建")
+        SUBMIT = "submit", _("提交")
+        CITY_APPROVE = "city_approve", _("市级审核通过")
+        CONFIRM = "confirm", _("省级确认")
+        RETURN = "return", _("退回")
+        REOPEN = "reopen", _("重新打开")
+
+    submission = models.ForeignKey(
+        Submission, on_delete=models.CASCADE, related_name="transitions", verbose_name=_("报表")
+    )
+    action = models.CharField(_("操作"), max_length=16, choices=Action.choices)
+    from_status = models.CharField(_("原状态"), max_length=16, blank=True)
+    to_status = models.CharField(_("新状态"), max_length=16)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("操作人")
+    )
+    at = models.DateTimeField(_("时间"), auto_now_add=True)
+    reason = models.TextField(_("原因"), blank=True)
+
+    class Meta:
+        verbose_name = _("流转记录")
+        verbose_name_plural = _("流转记录")
+        ordering = ["submission", "at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.submission_id} {self.action} {self.at:%Y-%m-%d %H:%M}"
+
+
+class IdempotencyRecord(models.Model):
+    """A replayable answer to a request sent with an Idempotency-Key, so a client's retry creates nothing twice."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=128)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    response_body = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_unique_key")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}:{self.key}"

@@ -1,0 +1,98 @@
+"""Reads for quarterly reporting: what a reporter must report, what is due, previous values, history."""
+
+from datetime import date
+from decimal import Decimal
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from indicators.models import Indicator
+from measures.models import Measure, Plan, Region, ResponsibleBody
+from portal.accounts.models import Role
+from portal.accounts.selectors import user_scope
+from reporting.models import DataValue, Period, Submission
+
+
+def indicators_expected(
+    *, plan: Plan, region: Region | None = None, body: ResponsibleBody | None = None
+) -> QuerySet[Indicator]:
+    """The indicators a reporter reports: a city those marked for cities; a body the province-level
+    ones it leads."""
+    base = Indicator.objects.filter(plan=plan, is_active=True).select_related("measure", "task", "lead_body")
+    if region is not None:
+        return base.filter(reporter__in=[Indicator.Reporter.CITY, Indicator.Reporter.BOTH])
+    if body is not None:
+        return base.filter(reporter__in=[Indicator.Reporter.BODY, Indicator.Reporter.BOTH], lead_body=body)
+    return base.none()
+
+
+def measures_for_narrative(*, plan: Plan, body: ResponsibleBody | None = None) -> QuerySet[Measure]:
+    """Measures a reporter writes a narrative for: all of them for a city, the ones it leads for a body."""
+    measures = Measure.objects.filter(plan=plan).select_related("programme")
+    if body is not None:
+        measures = measures.filter(responsibilities__body=body, responsibilities__role="lead").distinct()
+    return measures.order_by("number")
+
+
+def period_current(*, today: date | None = None) -> Period | None:
+    """The latest period that has ended (the one being reported on), or None."""
+    day = today or timezone.localdate()
+    return Period.objects.filter(end__lt=day).order_by("-year", "-quarter").first()
+
+
+def period_get_by_code(*, code: str) -> Period | None:
+    text = code.strip().upper()
+    if len(text) != 6 or text[4] != "Q" or not text[:4].isdigit() or text[5] not in "1234":
+        return None
+    return Period.objects.filter(year=int(text[:4]), quarter=int(text[5])).first()
+
+
+def submission_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Submission]:
+    return Submission.objects.visible_to(user).with_related()
+
+
+def submission_previous(*, submission: Submission) -> Submission | None:
+    """The same reporter's submission for the latest earlier period, whatever its state."""
+    return (
+        Submission.objects.filter(
+            plan_id=submission.plan_id, region_id=submission.region_id, body_id=submission.body_id
+        )
+        .filter(
+            Q(period__year__lt=submission.period.year)
+            | Q(period__year=submission.period.year, period__quarter__lt=submission.period.quarter)
+        )
+        .order_by("-period__year", "-period__quarter")
+        .first()
+    )
+
+
+def values_previous(*, submission: Submission) -> dict[int, DataValue]:
+    """Last period's values for the same reporter, keyed by indicator id (one query)."""
+    previous = submission_previous(submission=submission)
+    if previous is None:
+        return {}
+    return {v.indicator_id: v for v in DataValue.objects.filter(submission=previous)}
+
+
+def value_as_number(value: DataValue, indicator: Indicator) -> Decimal | None:
+    """The figure a value stands for: the value itself, or numerator / denominator × scale."""
+    if indicator.kind in (Indicator.Kind.RATIO, Indicator.Kind.SHARE):
+        if value.numerator is None or not value.denominator:
+            return None
+        return value.numerator / value.denominator * indicator.scale
+    if indicator.kind == Indicator.Kind.MILESTONE:
+        return None
+    return value.value
+
+
+def reporters_for_user(*, user: AbstractBaseUser | AnonymousUser) -> tuple[list[Region], list[ResponsibleBody]]:
+    """The cities and bodies this user reports for."""
+    scope = user_scope(user=user)
+    cities = list(Region.objects.filter(id__in=scope.cities(Role.CITY_REPORTER)).order_by("sort_order"))
+    bodies = (
+        list(ResponsibleBody.objects.filter(id__in=scope.body_ids).order_by("code"))
+        if scope.has(Role.BODY_REPORTER)
+        else []
+    )
+    return cities, bodies

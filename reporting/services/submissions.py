@@ -1,0 +1,372 @@
+"""Writes to a submission's content: creating it, its values, its narratives.
+
+Each public function is one transaction that locks the submission row first, so two people editing
+at once are serialised and the second, holding a stale version, is refused instead of overwriting."""
+
+import datetime
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.dateparse import parse_date
+from django.utils.translation import gettext as _
+
+from common.errors import ApplicationError
+from common.numbers import decimal_parse
+from indicators.models import Indicator
+from measures.models import Measure, Plan, Region, ResponsibleBody
+from reporting.models import DataValue, Narrative, Period, Submission, Transition
+from reporting.selectors import indicators_expected, measures_for_narrative
+
+MAX_COMMENT = 2000
+MAX_NARRATIVE = 5000
+VALUE_FIELDS = ("value", "numerator", "denominator", "done", "done_on", "comment")
+
+
+@dataclass
+class WriteSummary:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+def _today() -> datetime.date:
+    return timezone.localdate()
+
+
+def submission_lock(*, submission: Submission, expected_version: int | None) -> Submission:
+    """Re-read the row under a lock and check the caller saw the current version."""
+    locked = (
+        Submission.objects.select_for_update().select_related("period", "plan", "region", "body").get(pk=submission.pk)
+    )
+    if expected_version is not None and expected_version != locked.version:
+        raise ApplicationError(
+            _("该报表已被他人修改（当前版本 %(current)s，您提交的版本 %(given)s），请刷新后重试，您的修改未保存。")
+            % {"current": locked.version, "given": expected_version},
+            errors={"version": [_("版本已过期。")]},
+            status_code=412,
+        )
+    return locked
+
+
+def ensure_period_open(period: Period) -> None:
+    if period.status == Period.Status.CLOSED:
+        raise ApplicationError(
+            _("填报期 %(period)s 已关闭，须由协调小组办公室重新开放后方可修改。") % {"period": period.code},
+            errors={"period": [_("填报期已关闭。")]},
+        )
+
+
+def ensure_editable(*, submission: Submission, user: AbstractBaseUser) -> None:
+    if not user.has_perm("reporting.edit_submission", submission):
+        raise PermissionDenied(_("您无权修改该报表。"))
+    if submission.status == Submission.Status.CONFIRMED:
+        raise ApplicationError(
+            _("该报表已由省级确认并锁定；如需修改，须由协调小组办公室说明原因后重新打开。"),
+            errors={"status": [_("已确认，已锁定。")]},
+        )
+    if submission.status in (Submission.Status.SUBMITTED, Submission.Status.CITY_APPROVED):
+        raise ApplicationError(
+            _("该报表已提交，审核期间处于锁定状态；如需修改，请审核人退回。"),
+            errors={"status": [_("已提交，已锁定。")]},
+        )
+    ensure_period_open(submission.period)
+
+
+def _bump(submission: Submission, user: AbstractBaseUser) -> None:
+    """Every content write moves a returned submission back to draft and bumps the version."""
+    if submission.status == Submission.Status.RETURNED:
+        submission.status = Submission.Status.DRAFT
+    submission.version += 1
+    submission.save()
+
+
+@transaction.atomic
+def submission_create(
+    *,
+    user: AbstractBaseUser,
+    plan: Plan,
+    period: Period,
+    region: Region | None = None,
+    body: ResponsibleBody | None = None,
+) -> tuple[Submission, bool]:
+    """Get or create the (reporter, period) submission: the natural key makes a retry harmless."""
+    if (region is None) == (body is None):
+        raise ValidationError({"reporter": _("须且只能指定一个填报主体：设区市或省级责任单位。")})
+    if region is not None and region.level != Region.Level.CITY:
+        raise ValidationError({"region": _("“%(name)s”不是设区市，目前只接受设区市填报。") % {"name": region.name}})
+    probe = Submission(plan=plan, period=period, region=region, body=body)
+    if not user.has_perm("reporting.edit_submission", probe):
+        raise PermissionDenied(_("您无权为“%(name)s”填报。") % {"name": region or body})
+    if period.start > _today():
+        raise ValidationError({"period": _("%(period)s 尚未开始，不能填报未来季度。") % {"period": period.code}})
+    lookup = {"plan": plan, "period": period, "region": region, "body": body}
+    existing = Submission.objects.filter(**lookup).first()
+    if existing is not None:
+        return existing, False
+    ensure_period_open(period)
+    try:
+        with transaction.atomic():
+            submission = Submission(**lookup, created_by=user)
+            submission.full_clean()
+            submission.save()
+    except IntegrityError:
+        # Two identical requests raced; the other one created it.
+        return Submission.objects.get(**lookup), False
+    Transition.objects.create(
+        submission=submission, action=Transition.Action.CREATE, from_status="", to_status=submission.status, actor=user
+    )
+    return submission, True
+
+
+def _parse_bool(raw: Any, *, field: str) -> bool | None:
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str):
+        text = raw.strip().lower()
+        if text in {"true", "1", "yes", "是", "已完成", "y"}:
+            return True
+        if text in {"false", "0", "no", "否", "未完成", "n"}:
+            return False
+    raise ValidationError({field: _("应为“是”或“否”。")})
+
+
+def _parse_date(raw: Any, *, field: str) -> datetime.date | None:
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, datetime.datetime):
+        return raw.date()
+    if isinstance(raw, datetime.date):
+        return raw
+    if isinstance(raw, str):
+        try:
+            parsed = parse_date(raw.strip())
+        except ValueError:
+            parsed = None
+        if parsed is not None:
+            return parsed
+    raise ValidationError({field: _("应为日期，格式 YYYY-MM-DD。")})
+
+
+def value_clean(*, indicator: Indicator, item: dict[str, Any], prefix: str) -> dict[str, Any]:
+    """Parse and check one value against its indicator's kind. Raises ValidationError keyed by
+    `<prefix>.<field>`; returns the clean fields, every one of VALUE_FIELDS present."""
+    errors: dict[str, list[str]] = {}
+    clean: dict[str, Any] = dict.fromkeys(VALUE_FIELDS)
+    clean["comment"] = ""
+
+    def collect(fn, key: str) -> Any:
+        try:
+            return fn(item.get(key), field=f"{prefix}.{key}")
+        except ValidationError as exc:
+            for k, msgs in exc.message_dict.items():
+                errors.setdefault(k, []).extend(msgs)
+            return None
+
+    unknown = set(item) - {*VALUE_FIELDS, "indicator"}
+    for key in sorted(unknown):
+        errors[f"{prefix}.{key}"] = [_("未知字段。")]
+
+    comment = item.get("comment") or ""
+    if not isinstance(comment, str):
+        errors[f"{prefix}.comment"] = [_("说明应为文本。")]
+    elif len(comment) > MAX_COMMENT:
+        errors[f"{prefix}.comment"] = [_("说明不能超过 %(n)s 个字符。") % {"n": MAX_COMMENT}]
+    else:
+        clean["comment"] = comment.strip()
+
+    kind = indicator.kind
+    given = {k for k in ("value", "numerator", "denominator", "done", "done_on") if item.get(k) not in (None, "")}
+    if kind == Indicator.Kind.MILESTONE:
+        for key in sorted(given & {"value", "numerator", "denominator"}):
+            errors[f"{prefix}.{key}"] = [_("里程碑指标只填是否完成及完成日期。")]
+        clean["done"] = collect(_parse_bool, "done")
+        clean["done_on"] = collect(_parse_date, "done_on")
+        if clean["done"] is False and clean["done_on"] is not None:
+            errors[f"{prefix}.done_on"] = [_("未完成的事项不应填写完成日期。")]
+        if clean["done_on"] is not None and clean["done_on"] > _today():
+            errors[f"{prefix}.done_on"] = [_("完成日期不能晚于今天。")]
+    elif kind in (Indicator.Kind.RATIO, Indicator.Kind.SHARE):
+        for key in sorted(given & {"value", "done", "done_on"}):
+            errors[f"{prefix}.{key}"] = [_("比率指标请分别填写分子和分母。")]
+        numerator = collect(decimal_parse, "numerator")
+        denominator = collect(decimal_parse, "denominator")
+        if numerator is not None and numerator < 0:
+            errors[f"{prefix}.numerator"] = [_("分子不能为负数。")]
+        if denominator is not None and denominator <= 0:
+            errors[f"{prefix}.denominator"] = [_("分母必须大于 0。")]
+        if (
+            kind == Indicator.Kind.SHARE
+            and numerator is not None
+            and denominator is not None
+            and denominator > 0
+            and numerator > denominator
+        ):
+            errors[f"{prefix}.numerator"] = [_("占比指标的分子不能大于分母（占比须在 0–100% 之间）。")]
+        clean["numerator"], clean["denominator"] = numerator, denominator
+    else:
+        for key in sorted(given & {"numerator", "denominator", "done", "done_on"}):
+            errors[f"{prefix}.{key}"] = [_("该指标只填写数值。")]
+        value = collect(decimal_parse, "value")
+        if value is not None and value < 0:
+            errors[f"{prefix}.value"] = [_("数值不能为负数。")]
+        clean["value"] = value
+    if errors:
+        raise ValidationError(errors)
+    return clean
+
+
+@transaction.atomic
+def submission_values_put(
+    *,
+    submission: Submission,
+    user: AbstractBaseUser,
+    values: list[dict[str, Any]],
+    expected_version: int | None = None,
+) -> tuple[Submission, WriteSummary]:
+    """Write many values at once. Each item is the whole state of one indicator's value; indicators
+    not named are left as they are. All or nothing: one bad item and nothing is written."""
+    submission = submission_lock(submission=submission, expected_version=expected_version)
+    ensure_editable(submission=submission, user=user)
+    if not isinstance(values, list):
+        raise ValidationError({"values": [_("应为列表。")]})
+    expected = {
+        i.code: i for i in indicators_expected(plan=submission.plan, region=submission.region, body=submission.body)
+    }
+    errors: dict[str, list[str]] = {}
+    cleaned: list[tuple[Indicator, dict[str, Any]]] = []
+    seen: set[str] = set()
+    for index, item in enumerate(values):
+        if not isinstance(item, dict):
+            errors[f"values[{index}]"] = [_("每一项应为对象。")]
+            continue
+        code = item.get("indicator")
+        if not isinstance(code, str) or not code:
+            errors[f"values[{index}].indicator"] = [_("缺少指标代码。")]
+            continue
+        if code in seen:
+            errors[f"values.{code}"] = [_("同一指标在一次提交中出现了多次。")]
+            continue
+        seen.add(code)
+        indicator = expected.get(code)
+        if indicator is None:
+            known = Indicator.objects.filter(plan=submission.plan, code=code).exists()
+            errors[f"values.{code}"] = [
+                _("该指标不由本填报主体填报。") if known else _("未知的指标代码“%(code)s”。") % {"code": code[:64]}
+            ]
+            continue
+        try:
+            cleaned.append((indicator, value_clean(indicator=indicator, item=item, prefix=f"values.{code}")))
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+
+    summary = WriteSummary()
+    existing = {v.indicator_id: v for v in DataValue.objects.filter(submission=submission)}
+    for indicator, clean in cleaned:
+        current = existing.get(indicator.pk)
+        if current is None:
+            DataValue.objects.create(submission=submission, indicator=indicator, updated_by=user, **clean)
+            summary.created += 1
+            continue
+        changed = [k for k, v in clean.items() if getattr(current, k) != v]
+        if not changed:
+            summary.unchanged += 1
+            continue
+        for k in changed:
+            setattr(current, k, clean[k])
+        current.updated_by = user
+        current.save()
+        summary.updated += 1
+    if summary.created or summary.updated:
+        _bump(submission, user)
+    return submission, summary
+
+
+@transaction.atomic
+def submission_narratives_put(
+    *,
+    submission: Submission,
+    user: AbstractBaseUser,
+    narratives: list[dict[str, Any]],
+    expected_version: int | None = None,
+) -> tuple[Submission, WriteSummary]:
+    """Write the per-measure narratives (进展情况, 存在问题, 下步计划); all or nothing."""
+    submission = submission_lock(submission=submission, expected_version=expected_version)
+    ensure_editable(submission=submission, user=user)
+    if not isinstance(narratives, list):
+        raise ValidationError({"narratives": [_("应为列表。")]})
+    allowed = {m.number: m for m in measures_for_narrative(plan=submission.plan, body=submission.body)}
+    errors: dict[str, list[str]] = {}
+    cleaned: list[tuple[Measure, dict[str, str]]] = []
+    seen: set[int] = set()
+    for index, item in enumerate(narratives):
+        if not isinstance(item, dict):
+            errors[f"narratives[{index}]"] = [_("每一项应为对象。")]
+            continue
+        number = item.get("measure")
+        if isinstance(number, bool) or not isinstance(number, int):
+            errors[f"narratives[{index}].measure"] = [_("举措编号应为整数。")]
+            continue
+        if number in seen:
+            errors[f"narratives.{number}"] = [_("同一举措出现了多次。")]
+            continue
+        seen.add(number)
+        measure = allowed.get(number)
+        if measure is None:
+            errors[f"narratives.{number}.measure"] = [_("举措 %(n)s 不存在或不由本单位牵头。") % {"n": number}]
+            continue
+        clean: dict[str, str] = {}
+        for key in ("progress", "problems", "next_steps"):
+            text = item.get(key) or ""
+            if not isinstance(text, str):
+                errors[f"narratives.{number}.{key}"] = [_("应为文本。")]
+            elif len(text) > MAX_NARRATIVE:
+                errors[f"narratives.{number}.{key}"] = [_("不能超过 %(n)s 个字符。") % {"n": MAX_NARRATIVE}]
+            else:
+                clean[key] = text.strip()
+        unknown = set(item) - {"measure", "progress", "problems", "next_steps"}
+        for key in sorted(unknown):
+            errors[f"narratives.{number}.{key}"] = [_("未知字段。")]
+        cleaned.append((measure, clean))
+    if errors:
+        raise ValidationError(errors)
+
+    summary = WriteSummary()
+    existing = {n.measure_id: n for n in Narrative.objects.filter(submission=submission)}
+    for measure, clean in cleaned:
+        current = existing.get(measure.pk)
+        if current is None:
+            Narrative.objects.create(submission=submission, measure=measure, updated_by=user, **clean)
+            summary.created += 1
+            continue
+        changed = [k for k, v in clean.items() if getattr(current, k) != v]
+        if not changed:
+            summary.unchanged += 1
+            continue
+        for k in changed:
+            setattr(current, k, clean[k])
+        current.updated_by = user
+        current.save()
+        summary.updated += 1
+    if summary.created or summary.updated:
+        _bump(submission, user)
+    return submission, summary
+
+
+def jump_exceeds(*, current: Decimal | None, previous: Decimal | None) -> bool:
+    """True when the move from last quarter is larger than REPORTING_JUMP_THRESHOLD (a share of the old value)."""
+    if current is None or previous is None:
+        return False
+    if previous == 0:
+        return current != 0
+    threshold = Decimal(str(settings.REPORTING_JUMP_THRESHOLD))
+    return abs(current - previous) / abs(previous) > threshold
