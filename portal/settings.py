@@ -260,3 +260,7 @@ REPORTING_JUMP_THRESHOLD = env.float("REPORTING_JUMP_THRESHOLD", default=0.5)
 # Evidence files: what a reporter may attach, and how large.
 EVIDENCE_MAX_BYTES = env.int("EVIDENCE_MAX_BYTES", default=20 * 1024 * 1024)
 EVIDENCE_MAX_FILES_PER_SUBMISSION = env.int("EVIDENCE_MAX_FILES_PER_SUBMISSION", default=50)
+
+# Lockout is per username on purpose (等保 2.0: 5 failures lock the account for 30 minutes); the
+# per-IP variant would lock a whole city office behind one NAT address.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
