@@ -27,6 +27,14 @@ class SpreadsheetAdmin(ImportExportModelAdmin, SimpleHistoryAdmin):
     # With a byte-order mark Excel opens a Chinese CSV as UTF-8 instead of the local code page.
     to_encoding = "utf-8-sig"
 
+    # Import-export lets any staff user import and export unless told otherwise; tie both to the model's
+    # own permissions instead: an import adds and changes rows, an export reads them.
+    def has_import_permission(self, request: HttpRequest) -> bool:
+        return self.has_add_permission(request) and self.has_change_permission(request)
+
+    def has_export_permission(self, request: HttpRequest) -> bool:
+        return self.has_view_permission(request)
+
 
 def tasks_with_measure() -> QuerySet[Task]:
     # Task.__str__ shows "measure.task" numbers: without the join every option of a select is a query.
