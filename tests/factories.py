@@ -113,7 +113,8 @@ class RegionFactory(DjangoModelFactory):
     class Meta:
         model = Region
 
-    code = factory.Sequence(lambda n: f"{320000 + n * 100}")
+    # Outside the real codes (32xxxx for Jiangsu), so tests may also create real ones.
+    code = factory.Sequence(lambda n: f"99{n:06d}")
     name = factory.Sequence(lambda n: f"测试地区{n}")
     name_en = factory.Sequence(lambda n: f"Test region {n}")
     level = Region.Level.CITY

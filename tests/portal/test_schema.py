@@ -1,0 +1,107 @@
+"""The OpenAPI schema at /api/v1/schema/ and its docs UI at /api/v1/docs/, served without any outside host."""
+
+import re
+
+import pytest
+import yaml
+from django.core.management import call_command
+
+pytestmark = pytest.mark.django_db
+
+READ_ENDPOINTS = ["plans", "programmes", "measures", "tasks", "indicators", "targets", "bodies", "regions"]
+CHINESE = re.compile(r"[\u4e00-\u9fff]")
+LATIN_WORD = re.compile(r"[A-Za-z]{3,}")
+
+
+@pytest.fixture(scope="module")
+def schema(django_db_blocker, tmp_path_factory):
+    """The schema as `manage.py spectacular --validate --fail-on-warn` writes it: any warning fails the build."""
+    path = tmp_path_factory.mktemp("schema") / "schema.yaml"
+    with django_db_blocker.unblock():
+        call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(path))
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def test_schema_validates_without_warnings_and_holds_every_read_endpoint(schema):
+    assert schema["openapi"].startswith("3.")
+    for name in READ_ENDPOINTS:
+        assert f"/api/v1/{name}/" in schema["paths"]
+        assert any(path.startswith(f"/api/v1/{name}/{{") for path in schema["paths"])
+
+
+def _operations(schema):
+    for path, item in schema["paths"].items():
+        if any(path.startswith(f"/api/v1/{name}/") for name in READ_ENDPOINTS):
+            yield path, item["get"]
+
+
+def test_every_read_operation_has_a_bilingual_summary_and_documents_its_errors(schema):
+    operations = list(_operations(schema))
+
+    assert len(operations) == 2 * len(READ_ENDPOINTS)
+    for path, operation in operations:
+        assert CHINESE.search(operation["summary"]), path
+        assert LATIN_WORD.search(operation["summary"]), path
+        expected = {"200", "401", "403"} | ({"404"} if path.endswith("}/") else set())
+        assert expected <= set(operation["responses"]), path
+        for status in expected - {"200"}:
+            error = operation["responses"][status]["content"]["application/json"]["schema"]
+            assert error == {"$ref": "#/components/schemas/Error"}, (path, status)
+
+
+def test_filtered_lists_document_the_400_for_a_bad_filter(schema):
+    for name in READ_ENDPOINTS:
+        responses = schema["paths"][f"/api/v1/{name}/"]["get"]["responses"]
+        assert ("400" in responses) is (name != "plans"), name
+
+
+def test_error_component_has_the_api_error_shape(schema):
+    error = schema["components"]["schemas"]["Error"]
+
+    assert set(error["properties"]) == {"message", "errors"}
+    assert error["properties"]["errors"]["additionalProperties"] == {"type": "array", "items": {"type": "string"}}
+    assert sorted(error["required"]) == ["errors", "message"]
+
+
+def test_filters_are_documented_with_their_types(schema):
+    def parameters(path):
+        return {p["name"]: p["schema"] for p in schema["paths"][path]["get"]["parameters"]}
+
+    measures = parameters("/api/v1/measures/")
+    indicators = parameters("/api/v1/indicators/")
+
+    assert measures["plan"]["type"] == "string"
+    assert measures["programme"] == {"type": "integer"}
+    assert measures["body"] == {"type": "string"}
+    assert measures["is_proposed"] == {"type": "boolean"}
+    assert indicators["kind"]["enum"] == ["flow", "milestone", "ratio", "share", "stock"]
+
+
+def test_schema_endpoint_answers(api_client):
+    response = api_client.get("/api/v1/schema/")
+
+    assert response.status_code == 200
+    assert b"/api/v1/measures/{id}/" in response.content
+
+
+def test_docs_are_served_from_own_static_files_with_no_outside_host(client):
+    response = client.get("/api/v1/docs/")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert re.findall(r"https?://", html) == []
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/swagger-ui-bundle.js" in html
+    # The CSP allows only same-origin scripts, so the page may hold no inline script.
+    assert "script-src 'self'" in response["Content-Security-Policy"]
+    scripts = re.findall(r"<script([^>]*)>", html)
+    assert len(scripts) == 3
+    assert all('src="/' in attributes for attributes in scripts)
+
+
+def test_docs_start_up_script_is_served_as_a_file(client):
+    script = client.get("/api/v1/docs/", {"script": ""})
+
+    assert script.status_code == 200
+    assert script["Content-Type"].startswith("application/javascript")
+    assert b"/api/v1/schema/" in script.content
+    assert re.findall(rb"https?://", script.content) == []
