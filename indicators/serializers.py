@@ -5,6 +5,7 @@
 from rest_framework import serializers
 
 from indicators.models import Indicator, Target
+from measures.models import Plan
 from measures.serializers import (
     BodySummarySerializer,
     MeasureSerializer,
@@ -52,7 +53,9 @@ class IndicatorSummarySerializer(serializers.ModelSerializer):
 class TargetSerializer(IndicatorTargetSerializer):
     """A target on its own, so it says which plan and indicator it belongs to."""
 
-    plan = serializers.SlugRelatedField(source="indicator.plan", slug_field="code", read_only=True)
+    plan: serializers.SlugRelatedField[Plan] = serializers.SlugRelatedField(
+        source="indicator.plan", slug_field="code", read_only=True
+    )
     indicator = IndicatorSummarySerializer(read_only=True)
 
     class Meta(IndicatorTargetSerializer.Meta):
@@ -60,7 +63,7 @@ class TargetSerializer(IndicatorTargetSerializer):
 
 
 class IndicatorSerializer(serializers.ModelSerializer):
-    plan = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    plan: serializers.SlugRelatedField[Plan] = serializers.SlugRelatedField(slug_field="code", read_only=True)
     kind_label = serializers.CharField(source="get_kind_display", read_only=True)
     reporter_label = serializers.CharField(source="get_reporter_display", read_only=True)
     measure = MeasureSummarySerializer(read_only=True)

@@ -9,6 +9,7 @@ from typing import Any
 
 from django import forms
 from django.db.models import QuerySet
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from django_filters import filters as plain_filters
 from django_filters import rest_framework as filters
@@ -39,7 +40,7 @@ def plan_filter(field_name: str) -> filters.ModelChoiceFilter:
     )
 
 
-def body_filter(*, method: str, label: str) -> filters.ModelChoiceFilter:
+def body_filter(*, method: str, label: str | Promise) -> filters.ModelChoiceFilter:
     # The method's type hint for `value` is what drf-spectacular documents: give it the model, read as a string.
     return filters.ModelChoiceFilter(to_field_name="code", queryset=body_list(), method=method, label=label)
 

@@ -15,7 +15,8 @@ class ErrorSerializer(serializers.Serializer):
     """The one error shape of the API (see `portal.api_errors`), declared here for the schema only."""
 
     message = serializers.CharField(help_text=_("给人看的错误说明，语言随 Accept-Language"))
-    errors = serializers.DictField(
+    # The serializer's own `errors` property is shadowed only on the class body, which DRF pops into fields.
+    errors = serializers.DictField(  # type: ignore[assignment]
         child=serializers.ListField(child=serializers.CharField()),
         help_text=_("按字段列出的错误；与字段无关的错误为空对象"),
     )
@@ -36,7 +37,7 @@ class MeasureSummarySerializer(serializers.ModelSerializer):
 
 
 class ProgrammeSerializer(serializers.ModelSerializer):
-    plan = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    plan: serializers.SlugRelatedField[Plan] = serializers.SlugRelatedField(slug_field="code", read_only=True)
     measures = MeasureSummarySerializer(many=True, read_only=True)
 
     class Meta:
@@ -109,7 +110,7 @@ class ProgrammeSummarySerializer(serializers.ModelSerializer):
 class MeasureSerializer(serializers.ModelSerializer):
     """A measure with the bodies that answer for it as a whole (task-level bodies are on its tasks)."""
 
-    plan = serializers.SlugRelatedField(slug_field="code", read_only=True)
+    plan: serializers.SlugRelatedField[Plan] = serializers.SlugRelatedField(slug_field="code", read_only=True)
     programme = ProgrammeSummarySerializer(read_only=True)
     responsibilities = ResponsibilitySerializer(source="measure_responsibilities", many=True, read_only=True)
 
@@ -142,7 +143,9 @@ class MeasureTaskSerializer(serializers.ModelSerializer):
 class TaskSerializer(MeasureTaskSerializer):
     """A task on its own, so it says which plan and measure it belongs to."""
 
-    plan = serializers.SlugRelatedField(source="measure.plan", slug_field="code", read_only=True)
+    plan: serializers.SlugRelatedField[Plan] = serializers.SlugRelatedField(
+        source="measure.plan", slug_field="code", read_only=True
+    )
     measure = MeasureSummarySerializer(read_only=True)
 
     class Meta(MeasureTaskSerializer.Meta):
@@ -151,7 +154,10 @@ class TaskSerializer(MeasureTaskSerializer):
 
 class RegionSerializer(serializers.ModelSerializer):
     level_label = serializers.CharField(source="get_level_display", read_only=True)
-    parent = serializers.SlugRelatedField(slug_field="code", read_only=True, help_text=_("上级行政区划代码"))
+    # A declared field named like the serializer's own `parent` attribute: DRF pops it into fields, so no clash.
+    parent: serializers.SlugRelatedField[Region] = serializers.SlugRelatedField(  # type: ignore[assignment]
+        slug_field="code", read_only=True, help_text=_("上级行政区划代码")
+    )
 
     class Meta:
         model = Region
