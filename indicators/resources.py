@@ -55,7 +55,7 @@ class _PlanScopedWidget(widgets.ForeignKeyWidget):
             return self.lookup(plan_code=plan_code, key=key)
         except self.model.DoesNotExist:
             raise ValueError(
-                gettext("方案“%(plan)s”中找不到%(what)s“%(key)s”") % {"plan": plan_code, "what": self.label, "key": key}
+                gettext("方案“%(plan)s”中不存在%(what)s“%(key)s”") % {"plan": plan_code, "what": self.label, "key": key}
             ) from None
 
     def render(self, value: Any, obj: Any = None, **kwargs: Any) -> Any:

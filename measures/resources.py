@@ -70,7 +70,7 @@ class CodeForeignKeyWidget(widgets.ForeignKeyWidget):
             return self.get_instance_by_lookup_fields(code, row, **kwargs)
         except self.model.DoesNotExist:
             raise ValueError(
-                gettext("找不到%(model)s“%(code)s”") % {"model": self.model._meta.verbose_name, "code": code}
+                gettext("%(model)s“%(code)s”不存在") % {"model": self.model._meta.verbose_name, "code": code}
             ) from None
 
     def render(self, value: Any, obj: Any = None, **kwargs: Any) -> str | None:

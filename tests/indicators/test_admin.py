@@ -210,9 +210,9 @@ def test_target_export_reimports_to_the_same_data(two_plans, file_format):
 @pytest.mark.parametrize(
     ("column", "value", "message"),
     [
-        ("lead_body", "no-such-body", "找不到责任单位“no-such-body”"),
-        ("measure", "99", "方案“js-2018-28”中找不到举措序号“99”"),
-        ("task", "2.9", "方案“js-2018-28”中找不到任务编号“2.9”"),
+        ("lead_body", "no-such-body", "责任单位“no-such-body”不存在"),
+        ("measure", "99", "方案“js-2018-28”中不存在举措序号“99”"),
+        ("task", "2.9", "方案“js-2018-28”中不存在任务编号“2.9”"),
     ],
 )
 def test_indicator_import_with_an_unknown_code_reports_the_row_and_writes_nothing(two_plans, column, value, message):
@@ -248,9 +248,9 @@ def test_target_import_with_an_unknown_indicator_or_region_writes_nothing(two_pl
     result = TargetResource().import_data(dataset, dry_run=False)
 
     assert [row.number for row in result.invalid_rows] == [4]
-    assert result.invalid_rows[0].error_dict == {"region": ["找不到行政区划“999999”"]}
+    assert result.invalid_rows[0].error_dict == {"region": ["行政区划“999999”不存在"]}
     assert [(row.number, [str(error.error) for error in row.errors]) for row in result.error_rows] == [
-        (5, ["方案“js-2018-28”中找不到指标代码“no-such-indicator”"])
+        (5, ["方案“js-2018-28”中不存在指标代码“no-such-indicator”"])
     ]
     assert target_snapshot() == before
 

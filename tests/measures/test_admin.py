@@ -138,7 +138,7 @@ def test_region_import_with_unknown_parent_reports_the_row_and_writes_nothing():
     assert result.has_validation_errors()
     [invalid] = result.invalid_rows
     assert invalid.number == 3
-    assert invalid.error_dict == {"parent": ["找不到行政区划“999999”"]}
+    assert invalid.error_dict == {"parent": ["行政区划“999999”不存在"]}
     assert region_snapshot() == before
 
 
