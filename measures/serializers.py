@@ -156,7 +156,7 @@ class RegionSerializer(serializers.ModelSerializer):
     level_label = serializers.CharField(source="get_level_display", read_only=True)
     # A declared field named like the serializer's own `parent` attribute: DRF pops it into fields, so no clash.
     parent: serializers.SlugRelatedField[Region] = serializers.SlugRelatedField(  # type: ignore[assignment]
-        slug_field="code", read_only=True, help_text=_("上级行政区划代码")
+        slug_field="code", read_only=True, allow_null=True, help_text=_("上级行政区划代码；省级为空")
     )
 
     class Meta:

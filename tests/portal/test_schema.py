@@ -105,3 +105,59 @@ def test_docs_start_up_script_is_served_as_a_file(client):
     assert script["Content-Type"].startswith("application/javascript")
     assert b"/api/v1/schema/" in script.content
     assert re.findall(rb"https?://", script.content) == []
+
+
+def _as_json_schema(node):
+    """OpenAPI 3.0 to JSON Schema: `nullable` becomes a union with null, component refs point into `$defs`."""
+    if isinstance(node, list):
+        return [_as_json_schema(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    converted = {key: _as_json_schema(value) for key, value in node.items()}
+    if "$ref" in converted:
+        converted["$ref"] = converted["$ref"].replace("#/components/schemas/", "#/$defs/")
+    if converted.pop("nullable", False):
+        return {"anyOf": [converted, {"type": "null"}]}
+    return converted
+
+
+def test_every_read_response_matches_its_documented_schema(schema, api_client):
+    from jsonschema import Draft202012Validator
+
+    from indicators.models import Indicator, Target
+    from measures.models import Measure, Programme, Region, ResponsibleBody, Task
+    from tests.factories import IndicatorFactory, TargetFactory, TaskFactory, plan_tree_create
+
+    plan = plan_tree_create(size=2)
+    # The optional parts left empty as well: no task, no lead body, no region, no deadline, a baseline.
+    TaskFactory(measure=plan.measures.first(), recurrence="ongoing")
+    TargetFactory(
+        indicator=IndicatorFactory(measure=plan.measures.first(), kind="milestone", unit=""),
+        deadline=None,
+        baseline_value=3,
+        baseline_year=2017,
+    )
+    first = {
+        "plans": plan.code,
+        "programmes": Programme.objects.first().pk,
+        "measures": Measure.objects.first().pk,
+        "tasks": Task.objects.first().pk,
+        "indicators": Indicator.objects.last().pk,
+        "targets": Target.objects.last().pk,
+        "bodies": ResponsibleBody.objects.first().code,
+        "regions": Region.objects.first().code,
+    }
+    definitions = _as_json_schema(schema["components"]["schemas"])
+    checked = 0
+
+    for name, key in first.items():
+        for path, url in [(f"/api/v1/{name}/", f"/api/v1/{name}/"), (None, f"/api/v1/{name}/{key}/")]:
+            template = path or next(p for p in schema["paths"] if p.startswith(f"/api/v1/{name}/{{"))
+            documented = schema["paths"][template]["get"]["responses"]["200"]["content"]["application/json"]
+            validator = Draft202012Validator({"$defs": definitions, **_as_json_schema(documented["schema"])})
+            response = api_client.get(url)
+            assert response.status_code == 200, url
+            assert list(validator.iter_errors(response.json())) == [], url
+            checked += 1
+
+    assert checked == 16
