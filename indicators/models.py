@@ -21,6 +21,12 @@ class Indicator(models.Model):
         # Done / not done, with a date and evidence.
         MILESTONE = "milestone", _("里程碑")
 
+    class TimeAggregation(models.TextChoices):
+        # The figure at period end (a count of people, a share of courses): later quarters replace earlier.
+        LATEST = "latest", _("取期末值")
+        # Amounts over the period (people trained, money spent): the year's quarters add up.
+        SUM = "sum", _("按期累计")
+
     class Reporter(models.TextChoices):
         CITY = "city", _("设区市填报")
         BODY = "body", _("省级责任单位填报")
@@ -38,6 +44,13 @@ class Indicator(models.Model):
         _("倍数"), max_digits=12, decimal_places=0, default=1, help_text=_("比率的倍数：百分比为 100，每万人为 10000")
     )
     decimals = models.PositiveSmallIntegerField(_("小数位数"), default=0)
+    time_aggregation = models.CharField(
+        _("时间汇总方式"),
+        max_length=8,
+        choices=TimeAggregation.choices,
+        default=TimeAggregation.LATEST,
+        help_text=_("比率与占比指标的分子分母：取期末值，或按年累计（如经费）。流量指标总是累计。"),
+    )
     numerator_label = models.CharField(_("分子"), max_length=255, blank=True)
     denominator_label = models.CharField(_("分母"), max_length=255, blank=True)
     measure = models.ForeignKey(

@@ -264,3 +264,8 @@ EVIDENCE_MAX_FILES_PER_SUBMISSION = env.int("EVIDENCE_MAX_FILES_PER_SUBMISSION",
 # Lockout is per username on purpose (等保 2.0: 5 failures lock the account for 30 minutes); the
 # per-IP variant would lock a whole city office behind one NAT address.
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+# Target status thresholds (share of the way from baseline to target, compared with the expected share
+# along the trajectory at this date). Defaults: within 5 points of the trajectory is on track, within
+# 20 points at risk, further behind off track. Documented in docs/rollup-rules.md.
+STATUS_ON_TRACK_SLACK = env.float("STATUS_ON_TRACK_SLACK", default=0.05)
+STATUS_AT_RISK_SLACK = env.float("STATUS_AT_RISK_SLACK", default=0.20)

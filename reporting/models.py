@@ -305,3 +305,71 @@ class IdempotencyRecord(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}:{self.key}"
+
+
+class Figure(models.Model):
+    """A rolled-up figure: one indicator, region and period, over a time span, on a basis.
+
+    Written only by the rollup service (set-based, upserted on the natural key); read by dashboards,
+    the API and reports. Province rows carry their coverage: who is in the figure, who was carried
+    forward, who is pending review, who is missing — so "11 of 13 cities" shows wherever the figure does."""
+
+    class Span(models.TextChoices):
+        QUARTER = "quarter", _("当季")
+        YTD = "ytd", _("年初至今")
+
+    class Basis(models.TextChoices):
+        # Only what the province confirmed: the official figure.
+        OFFICIAL = "official", _("正式（省级已确认）")
+        # Also counts what a city has approved but the province not yet confirmed; never official.
+        PREVIEW = "preview", _("预览（含市级已审核）")
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="+")
+    indicator = models.ForeignKey(Indicator, on_delete=models.CASCADE, related_name="figures")
+    region = models.ForeignKey(Region, on_delete=models.CASCADE, related_name="figures")
+    period = models.ForeignKey(Period, on_delete=models.CASCADE, related_name="figures")
+    span = models.CharField(max_length=8, choices=Span.choices)
+    basis = models.CharField(max_length=8, choices=Basis.choices)
+    value = models.DecimalField(max_digits=24, decimal_places=6, null=True, blank=True)
+    numerator = models.DecimalField(max_digits=24, decimal_places=4, null=True, blank=True)
+    denominator = models.DecimalField(max_digits=24, decimal_places=4, null=True, blank=True)
+    done_count = models.PositiveIntegerField(default=0)
+    expected_count = models.PositiveIntegerField(default=0)
+    reported_count = models.PositiveIntegerField(default=0)
+    carried_count = models.PositiveIntegerField(default=0)
+    coverage = models.JSONField(default=dict, blank=True)
+    rule_version = models.CharField(max_length=16)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("汇总数据")
+        verbose_name_plural = _("汇总数据")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["indicator", "region", "period", "span", "basis"], name="figure_unique_slice"
+            ),
+        ]
+        indexes = [models.Index(fields=["plan", "period", "basis", "span"], name="figure_plan_period")]
+
+    def __str__(self) -> str:
+        return f"{self.indicator_id}@{self.region_id} {self.period_id} {self.span}/{self.basis}"
+
+
+class ConsistencyCheck(models.Model):
+    """A nightly recompute-and-compare of the stored figures: drift means a figure no longer matches the
+    data it was built from (a missed recompute, a hand edit); the dashboard lists it until fixed."""
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="+")
+    checked_at = models.DateTimeField(auto_now_add=True)
+    figures_checked = models.PositiveIntegerField(default=0)
+    drift_count = models.PositiveIntegerField(default=0)
+    differences = models.JSONField(default=list, blank=True)
+    repaired = models.BooleanField(default=False)
+
+    class Meta:
+        verbose_name = _("一致性检查")
+        verbose_name_plural = _("一致性检查")
+        ordering = ["-checked_at"]
+
+    def __str__(self) -> str:
+        return f"{self.checked_at:%Y-%m-%d %H:%M} drift={self.drift_count}"

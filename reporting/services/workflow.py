@@ -16,10 +16,15 @@ from common.errors import ApplicationError
 from indicators.models import Indicator
 from reporting.models import DataValue, Submission, Transition
 from reporting.selectors import indicators_expected, value_as_number, values_previous
+from reporting.services.rollups import rollup_enqueue
 from reporting.services.submissions import ensure_period_open, jump_exceeds, submission_lock
 
 S = Submission.Status
 MAX_REASON = 2000
+
+
+# Moves into or out of these states change a figure (official or preview), so they trigger a recompute.
+COUNTED = {S.CITY_APPROVED, S.CONFIRMED}
 
 
 def _record(submission: Submission, *, user: AbstractBaseUser, action: str, old: str, reason: str = "") -> None:
@@ -29,6 +34,8 @@ def _record(submission: Submission, *, user: AbstractBaseUser, action: str, old:
     Transition.objects.create(
         submission=submission, action=action, from_status=old, to_status=submission.status, actor=user, reason=reason
     )
+    if old in COUNTED or submission.status in COUNTED:
+        rollup_enqueue(plan_id=submission.plan_id, period_id=submission.period_id)
 
 
 def _clean_reason(reason: Any) -> str:

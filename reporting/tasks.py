@@ -1,0 +1,36 @@
+"""Celery wrappers only: each task loads by id and calls one service that is harmless to run twice."""
+
+import logging
+
+from celery import shared_task
+from django.db import OperationalError
+
+from reporting.services import rollups
+
+logger = logging.getLogger(__name__)
+
+# Transient failures worth a retry: the database went away or was busy. Anything else is a bug and fails loudly.
+TRANSIENT = (OperationalError,)
+
+
+@shared_task(
+    acks_late=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    max_retries=5,
+    soft_time_limit=300,
+    time_limit=360,
+)
+def rollup_period_task(plan_id: int, period_id: int) -> dict:
+    summary = rollups.rollup_period(plan_id=plan_id, period_id=period_id)
+    return {"figures": summary.figures, "periods": summary.periods}
+
+
+@shared_task(acks_late=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=3, time_limit=3600)
+def rollup_all_task() -> dict:
+    return rollups.rollup_everything()
+
+
+@shared_task(acks_late=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=3, time_limit=3600)
+def rollup_consistency_task() -> dict:
+    return rollups.rollup_consistency_check()
