@@ -14,5 +14,18 @@ app = Celery("portal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
-# Schedules are added by the issues that own them (rollups, reminders); one beat process runs them.
-app.conf.beat_schedule = {}
+from celery.schedules import crontab  # noqa: E402
+
+# One beat process runs these (times are Asia/Shanghai, CELERY_TIMEZONE).
+app.conf.beat_schedule = {
+    # Full rebuild at night, when nobody reports: repairs anything an incremental recompute missed.
+    "rollup-nightly": {"task": "reporting.tasks.rollup_all_task", "schedule": crontab(hour=2, minute=0)},
+    # After the rebuild: recompute and compare, so drift introduced during the day is reported.
+    "rollup-consistency": {"task": "reporting.tasks.rollup_consistency_task", "schedule": crontab(hour=3, minute=30)},
+    # Morning, before office hours: reminders for deadlines within REMINDER_DAYS_BEFORE days.
+    "reminders": {"task": "reporting.tasks.reminders_task", "schedule": crontab(hour=8, minute=0)},
+    # Overdue notices and escalations once a day, after the reminders.
+    "overdue": {"task": "reporting.tasks.overdue_task", "schedule": crontab(hour=9, minute=0)},
+    # Mail out in-app notices every five minutes; each notice is mailed once.
+    "email-pending": {"task": "reporting.tasks.email_pending_task", "schedule": crontab(minute="*/5")},
+}

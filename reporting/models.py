@@ -373,3 +373,40 @@ class ConsistencyCheck(models.Model):
 
     def __str__(self) -> str:
         return f"{self.checked_at:%Y-%m-%d %H:%M} drift={self.drift_count}"
+
+
+class Notification(models.Model):
+    """An in-app notice (and its e-mail). `dedupe_key` makes each notice exist once per reporter,
+    period and kind, however often the beat job that creates it runs."""
+
+    class Kind(models.TextChoices):
+        REMINDER = "reminder", _("截止前提醒")
+        OVERDUE = "overdue", _("逾期通知")
+        ESCALATION = "escalation", _("逾期督办")
+        RETURNED = "returned", _("报表被退回")
+        CONFIRMED = "confirmed", _("报表已确认")
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(_("类别"), max_length=16, choices=Kind.choices)
+    period = models.ForeignKey(Period, on_delete=models.CASCADE, related_name="+", verbose_name=_("填报期"))
+    region = models.ForeignKey(Region, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    body = models.ForeignKey(ResponsibleBody, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    dedupe_key = models.CharField(max_length=160, unique=True)
+    title = models.CharField(_("标题"), max_length=255)
+    message = models.TextField(_("内容"))
+    created_at = models.DateTimeField(_("时间"), auto_now_add=True)
+    read_at = models.DateTimeField(_("已读时间"), null=True, blank=True)
+    emailed_at = models.DateTimeField(_("邮件发送时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("通知")
+        verbose_name_plural = _("通知")
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["user", "read_at"], name="notification_user_unread"),
+            models.Index(fields=["emailed_at"], name="notification_unsent"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title

@@ -5,57 +5,90 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('indicators', '0002_time_aggregation'),
-        ('measures', '0001_initial'),
-        ('reporting', '0001_initial'),
+        ("indicators", "0002_time_aggregation"),
+        ("measures", "0001_initial"),
+        ("reporting", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ConsistencyCheck',
+            name="ConsistencyCheck",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('checked_at', models.DateTimeField(auto_now_add=True)),
-                ('figures_checked', models.PositiveIntegerField(default=0)),
-                ('drift_count', models.PositiveIntegerField(default=0)),
-                ('differences', models.JSONField(blank=True, default=list)),
-                ('repaired', models.BooleanField(default=False)),
-                ('plan', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='measures.plan')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("checked_at", models.DateTimeField(auto_now_add=True)),
+                ("figures_checked", models.PositiveIntegerField(default=0)),
+                ("drift_count", models.PositiveIntegerField(default=0)),
+                ("differences", models.JSONField(blank=True, default=list)),
+                ("repaired", models.BooleanField(default=False)),
+                (
+                    "plan",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="measures.plan"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '一致性检查',
-                'verbose_name_plural': '一致性检查',
-                'ordering': ['-checked_at'],
+                "verbose_name": "一致性检查",
+                "verbose_name_plural": "一致性检查",
+                "ordering": ["-checked_at"],
             },
         ),
         migrations.CreateModel(
-            name='Figure',
+            name="Figure",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('span', models.CharField(choices=[('quarter', '当季'), ('ytd', '年初至今')], max_length=8)),
-                ('basis', models.CharField(choices=[('official', '正式（省级已确认）'), ('preview', '预览（含市级已审核）')], max_length=8)),
-                ('value', models.DecimalField(blank=True, decimal_places=6, max_digits=24, null=True)),
-                ('numerator', models.DecimalField(blank=True, decimal_places=4, max_digits=24, null=True)),
-                ('denominator', models.DecimalField(blank=True, decimal_places=4, max_digits=24, null=True)),
-                ('done_count', models.PositiveIntegerField(default=0)),
-                ('expected_count', models.PositiveIntegerField(default=0)),
-                ('reported_count', models.PositiveIntegerField(default=0)),
-                ('carried_count', models.PositiveIntegerField(default=0)),
-                ('coverage', models.JSONField(blank=True, default=dict)),
-                ('rule_version', models.CharField(max_length=16)),
-                ('computed_at', models.DateTimeField()),
-                ('indicator', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='figures', to='indicators.indicator')),
-                ('period', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='figures', to='reporting.period')),
-                ('plan', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='+', to='measures.plan')),
-                ('region', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='figures', to='measures.region')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("span", models.CharField(choices=[("quarter", "当季"), ("ytd", "年初至今")], max_length=8)),
+                (
+                    "basis",
+                    models.CharField(
+                        choices=[("official", "正式（省级已确认）"), ("preview", "预览（含市级已审核）")], max_length=8
+                    ),
+                ),
+                ("value", models.DecimalField(blank=True, decimal_places=6, max_digits=24, null=True)),
+                ("numerator", models.DecimalField(blank=True, decimal_places=4, max_digits=24, null=True)),
+                ("denominator", models.DecimalField(blank=True, decimal_places=4, max_digits=24, null=True)),
+                ("done_count", models.PositiveIntegerField(default=0)),
+                ("expected_count", models.PositiveIntegerField(default=0)),
+                ("reported_count", models.PositiveIntegerField(default=0)),
+                ("carried_count", models.PositiveIntegerField(default=0)),
+                ("coverage", models.JSONField(blank=True, default=dict)),
+                ("rule_version", models.CharField(max_length=16)),
+                ("computed_at", models.DateTimeField()),
+                (
+                    "indicator",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="figures", to="indicators.indicator"
+                    ),
+                ),
+                (
+                    "period",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="figures", to="reporting.period"
+                    ),
+                ),
+                (
+                    "plan",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="+", to="measures.plan"
+                    ),
+                ),
+                (
+                    "region",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="figures", to="measures.region"
+                    ),
+                ),
             ],
             options={
-                'verbose_name': '汇总数据',
-                'verbose_name_plural': '汇总数据',
-                'indexes': [models.Index(fields=['plan', 'period', 'basis', 'span'], name='figure_plan_period')],
-                'constraints': [models.UniqueConstraint(fields=('indicator', 'region', 'period', 'span', 'basis'), name='figure_unique_slice')],
+                "verbose_name": "汇总数据",
+                "verbose_name_plural": "汇总数据",
+                "indexes": [models.Index(fields=["plan", "period", "basis", "span"], name="figure_plan_period")],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("indicator", "region", "period", "span", "basis"), name="figure_unique_slice"
+                    )
+                ],
             },
         ),
     ]

@@ -16,6 +16,7 @@ from common.errors import ApplicationError
 from indicators.models import Indicator
 from reporting.models import DataValue, Submission, Transition
 from reporting.selectors import indicators_expected, value_as_number, values_previous
+from reporting.services.notifications import transition_notices_create
 from reporting.services.rollups import rollup_enqueue
 from reporting.services.submissions import ensure_period_open, jump_exceeds, submission_lock
 
@@ -31,9 +32,10 @@ def _record(submission: Submission, *, user: AbstractBaseUser, action: str, old:
     submission.version += 1
     submission._change_reason = reason or action  # type: ignore[attr-defined]
     submission.save()
-    Transition.objects.create(
+    transition = Transition.objects.create(
         submission=submission, action=action, from_status=old, to_status=submission.status, actor=user, reason=reason
     )
+    transition_notices_create(transition=transition)
     if old in COUNTED or submission.status in COUNTED:
         rollup_enqueue(plan_id=submission.plan_id, period_id=submission.period_id)
 

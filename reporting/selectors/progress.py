@@ -1,0 +1,159 @@
+"""Reads about progress: province and city figures, target status along the trajectory, roll-up of
+status to tasks, measures and programmes, and completeness of reporting. Bounded queries: each
+function issues a fixed number of queries whatever the number of values behind the figures."""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+
+from django.conf import settings
+from django.db.models import QuerySet
+
+from indicators.models import Indicator, Target
+from measures.models import Measure, Plan, Programme, Region
+from reporting.models import Figure, Period, Submission
+from reporting.services.rollups import plan_province
+from reporting.status import Judgement, Status, judge, judge_milestone, worst
+
+
+def figures_for(
+    *, plan: Plan, period: Period, basis: str = Figure.Basis.OFFICIAL, span: str = Figure.Span.YTD
+) -> QuerySet[Figure]:
+    return Figure.objects.filter(plan=plan, period=period, basis=basis, span=span).select_related("indicator", "region")
+
+
+@dataclass
+class TargetProgress:
+    target: Target
+    judgement: Judgement
+    figure: Figure | None
+
+
+def _plan_end(plan: Plan) -> date:
+    return date(plan.end_year, 12, 31)
+
+
+def target_progress(*, plan: Plan, period: Period, basis: str = Figure.Basis.OFFICIAL) -> list[TargetProgress]:
+    """Every province-wide target judged at the end of `period` (three queries)."""
+    targets = list(
+        Target.objects.filter(indicator__plan=plan, region__isnull=True)
+        .select_related("indicator", "indicator__measure", "indicator__task")
+        .order_by("indicator__measure__number", "indicator__sort_order", "code")
+    )
+    province = plan_province(plan)
+    series: dict[int, list[tuple[date, Figure]]] = defaultdict(list)
+    if province is not None:
+        rows = (
+            Figure.objects.filter(
+                plan=plan,
+                region=province,
+                basis=basis,
+                span=Figure.Span.YTD,
+                indicator_id__in={t.indicator_id for t in targets},
+                period__end__lte=period.end,
+            )
+            .select_related("period")
+            .order_by("period__year", "period__quarter")
+        )
+        for figure in rows:
+            series[figure.indicator_id].append((figure.period.end, figure))
+    out = []
+    for target in targets:
+        points = series.get(target.indicator_id, [])
+        current = points[-1][1] if points and points[-1][0] == period.end else None
+        indicator = target.indicator
+        if indicator.kind == Indicator.Kind.MILESTONE:
+            done = None if current is None or current.value is None else current.done_count > 0
+            judgement = judge_milestone(done=done, at=period.end, deadline=target.deadline, per_year=target.per_year)
+        else:
+            deadline, assumed = target.deadline, False
+            if deadline is None and not target.per_year:
+                deadline, assumed = _plan_end(plan), True
+            start_date = date(target.baseline_year, 12, 31) if target.baseline_year else None
+            recent = [(d, f.value) for d, f in points if f.value is not None]
+            if target.per_year:
+                recent = [(d, v) for d, v in recent if d.year == period.year]
+            judgement = judge(
+                target=target.value,
+                comparator=target.comparator,
+                tolerance_pct=target.tolerance,
+                at=period.end,
+                actual=current.value if current is not None else None,
+                start_value=target.baseline_value,
+                start_date=start_date,
+                deadline=deadline,
+                per_year=target.per_year,
+                recent=recent,
+                on_track_slack=settings.STATUS_ON_TRACK_SLACK,
+                at_risk_slack=settings.STATUS_AT_RISK_SLACK,
+                deadline_assumed=assumed,
+            )
+        out.append(TargetProgress(target=target, judgement=judgement, figure=current))
+    return out
+
+
+@dataclass
+class MeasureStatus:
+    measure: Measure
+    status: Status
+    targets: list[TargetProgress] = field(default_factory=list)
+
+
+@dataclass
+class ProgrammeStatus:
+    programme: Programme
+    status: Status
+    measures: list[MeasureStatus] = field(default_factory=list)
+
+
+def plan_status(*, plan: Plan, period: Period, basis: str = Figure.Basis.OFFICIAL) -> list[ProgrammeStatus]:
+    """The status grid: programmes → measures, each as far behind as its most lagging target (worst-of,
+    among those with data; no data when none has data). Five queries."""
+    progress = target_progress(plan=plan, period=period, basis=basis)
+    by_measure: dict[int, list[TargetProgress]] = defaultdict(list)
+    for item in progress:
+        by_measure[item.target.indicator.measure_id].append(item)
+    programmes = []
+    measures_by_programme: dict[int, list[MeasureStatus]] = defaultdict(list)
+    for measure in Measure.objects.filter(plan=plan).order_by("number"):
+        items = by_measure.get(measure.pk, [])
+        status = worst([i.judgement.status for i in items])
+        measures_by_programme[measure.programme_id].append(MeasureStatus(measure=measure, status=status, targets=items))
+    for programme in Programme.objects.filter(plan=plan).order_by("number"):
+        children = measures_by_programme.get(programme.pk, [])
+        programmes.append(
+            ProgrammeStatus(programme=programme, status=worst([m.status for m in children]), measures=children)
+        )
+    return programmes
+
+
+@dataclass
+class CompletenessCell:
+    expected: bool = True
+    status: str = "missing"  # missing | draft | returned | submitted | city_approved | confirmed
+    is_late: bool = False
+    submission_id: str | None = None
+
+
+def completeness(*, plan: Plan, periods: list[Period]) -> dict:
+    """Reporters × periods: what was expected, received, on time, late, missing (two queries)."""
+    cities = list(Region.objects.filter(level=Region.Level.CITY).order_by("sort_order", "code"))
+    cells: dict[tuple[int, int], CompletenessCell] = {}
+    rows = Submission.objects.filter(plan=plan, period__in=periods, region__isnull=False).values_list(
+        "region_id", "period_id", "status", "is_late", "public_id"
+    )
+    for region_id, period_id, status, is_late, public_id in rows:
+        cells[(region_id, period_id)] = CompletenessCell(status=status, is_late=is_late, submission_id=str(public_id))
+    summary = {}
+    for period in periods:
+        received = [cells.get((c.pk, period.pk)) for c in cities]
+        done = [c for c in received if c is not None and c.status in ("submitted", "city_approved", "confirmed")]
+        summary[period.pk] = {
+            "expected": len(cities),
+            "received": len(done),
+            "on_time": sum(1 for c in done if not c.is_late),
+            "late": sum(1 for c in done if c.is_late),
+            "missing": len(cities) - len(done),
+            "confirmed": sum(1 for c in done if c.status == "confirmed"),
+        }
+    return {"reporters": cities, "periods": periods, "cells": cells, "summary": summary}
