@@ -1,8 +1,6 @@
 """Personas and shared fixtures. Tests are flat functions with exact assertions.
 
-The plan is loaded once per test database, through the same command `make run` uses, and every test
-sees it (each test runs in a transaction that is rolled back). pytest-django runs transactional tests
-last; they flush the database, so the `plan` fixture loads it again when it is missing."""
+The `plan` fixture loads the plan through the same command `make run` uses."""
 
 from datetime import date
 
@@ -22,12 +20,6 @@ def _ensure_plan():
         call_command("load_plan", PLAN_DIR, verbosity=0)
         plan = Plan.objects.get(code=PLAN_CODE)
     return plan
-
-
-@pytest.fixture(scope="session")
-def django_db_setup(django_db_setup, django_db_blocker):
-    with django_db_blocker.unblock():
-        _ensure_plan()
 
 
 @pytest.fixture
