@@ -6,9 +6,11 @@ from rest_framework.routers import DefaultRouter
 
 from indicators import api as indicators_api
 from measures import api as measures_api
+from portal.accounts import api as accounts_api
+from reporting import api as reporting_api
 
 router = DefaultRouter()
-for module in (measures_api, indicators_api):
+for module in (measures_api, indicators_api, reporting_api):
     for prefix, viewset, basename in module.routes:
         router.register(prefix, viewset, basename=basename)
 
@@ -17,5 +19,6 @@ urlpatterns = [
     # The split view serves Swagger UI's start-up script as a file: the CSP (script-src 'self') blocks inline ones.
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    *accounts_api.urlpatterns,
     path("", include(router.urls)),
 ]

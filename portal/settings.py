@@ -118,6 +118,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=600)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=540)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A task a dead worker held comes back after this long; it must exceed the longest task (the nightly
+# rebuild's time limit is an hour).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3900)}
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -230,12 +233,19 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Periods and submissions both have a `status`; name their enums apart.
+    "ENUM_NAME_OVERRIDES": {
+        "PeriodStatusEnum": "reporting.models.Period.Status",
+        "SubmissionStatusEnum": "reporting.models.Submission.Status",
+    },
 }
 
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))
 AXES_LOCKOUT_PARAMETERS = ["username"]
 AXES_RESET_ON_SUCCESS = True
+# 429 with Retry-After and a Chinese message, JSON under /api/ (axes' default is English plain text).
+AXES_LOCKOUT_CALLABLE = "portal.accounts.api.lockout_response"
 
 IMPORT_EXPORT_SKIP_ADMIN_LOG = False
 

@@ -64,11 +64,17 @@ def _trail(rows: Any, *, kind: str, fields: tuple[str, ...], subject: Any, actor
         previous[row.id] = row
         changes = []
         for name in fields:
-            new = _field_value(row, name)
-            old = _field_value(before, name) if before is not None else None
+            value = _field_value(row, name)
             if row.history_type == "-":
-                new, old = None, new
-            if old != new and not (before is None and row.history_type == "+" and new in (None, "")):
+                old, new = value, None
+            else:
+                # Without an earlier row (a first save, or data bulk-loaded before the trail) the old value is
+                # unknown and given as null; empty fields of a first save are not listed.
+                old, new = (_field_value(before, name) if before is not None else None), value
+                if before is None and new in (None, ""):
+                    continue
+            # An empty text and no text at all are the same thing to a reader.
+            if old != new and {old, new} != {None, ""}:
                 changes.append({"field": name, "old": _shown(old), "new": _shown(new)})
         if not changes and row.history_type == "~":
             continue

@@ -1,0 +1,117 @@
+"""`Idempotency-Key` for the API's writes: a client that lost an answer may send the same request again
+and gets the first answer back, while the write happens once.
+
+The record is inserted before the write, in the same transaction, and completed with the answer after it.
+Two identical requests racing each other therefore queue on the (user, key) unique index: the second
+waits until the first commits, then replays its answer. Only successful answers (2xx) are kept: a refused
+request wrote nothing, so sending it again (say, with a fresh If-Match) must be allowed to run.
+"""
+
+import hashlib
+import json
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.utils.translation import gettext as _
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.utils.encoders import JSONEncoder
+
+from common.errors import ApplicationError
+from reporting.models import IdempotencyRecord
+
+HEADER = "Idempotency-Key"
+MAX_KEY_LENGTH = 128
+# Set on a replayed answer so a client (and a test) can tell it apart from a fresh one.
+REPLAYED_HEADER = "Idempotent-Replayed"
+
+
+def _canonical(value: Any) -> Any:
+    """The request's data in a form that does not depend on how the client encoded it: a multipart
+    boundary or a JSON key order changes nothing, a file is its SHA-256."""
+    if isinstance(value, UploadedFile):
+        digest = hashlib.sha256()
+        for chunk in value.chunks():
+            digest.update(chunk)
+        value.seek(0)
+        return {"file": value.name, "size": value.size, "sha256": digest.hexdigest()}
+    if hasattr(value, "lists"):  # QueryDict / MultiValueDict: keep every value of a repeated field
+        return {key: [_canonical(v) for v in values] for key, values in sorted(value.lists())}
+    if isinstance(value, dict):
+        return {str(key): _canonical(v) for key, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    return value
+
+
+def request_fingerprint(request: Request) -> str:
+    """SHA-256 of method, path and body (as parsed, so the same content always gives the same hash)."""
+    body = json.dumps(_canonical(request.data), sort_keys=True, cls=JSONEncoder, ensure_ascii=False)
+    text = f"{request.method}\n{request.path}\n{body}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _replay(record: IdempotencyRecord) -> Response:
+    response = Response(record.response_body, status=record.status_code)
+    response[REPLAYED_HEADER] = "true"
+    body = record.response_body
+    if isinstance(body, dict) and isinstance(body.get("version"), int):
+        # Every submission-shaped answer carries its version; restore the ETag the first answer had.
+        response["ETag"] = f'"{body["version"]}"'
+    return response
+
+
+def _mismatch() -> ApplicationError:
+    return ApplicationError(
+        _("该 Idempotency-Key 已用于另一个请求（方法、路径或内容不同）；请为新的请求使用新的键。"),
+        errors={HEADER: [_("键已用于不同的请求。")]},
+        status_code=status.HTTP_422_UNPROCESSABLE_ENTITY,
+    )
+
+
+def idempotent(method: Callable[..., Response]) -> Callable[..., Response]:
+    """Decorate a view(set) method that writes. Without the header the method runs as usual."""
+
+    @wraps(method)
+    def wrapper(self: Any, request: Request, *args: Any, **kwargs: Any) -> Response:
+        key = request.headers.get(HEADER, "").strip()
+        if not key:
+            return method(self, request, *args, **kwargs)
+        if len(key) > MAX_KEY_LENGTH:
+            raise ApplicationError(
+                _("Idempotency-Key 不能超过 %(n)s 个字符。") % {"n": MAX_KEY_LENGTH},
+                errors={HEADER: [_("过长。")]},
+                status_code=status.HTTP_400_BAD_REQUEST,
+            )
+        fingerprint = request_fingerprint(request)
+        with transaction.atomic():
+            try:
+                with transaction.atomic():
+                    record = IdempotencyRecord.objects.create(
+                        user=request.user,
+                        key=key,
+                        method=request.method or "",
+                        path=request.path[:255],
+                        request_hash=fingerprint,
+                        status_code=0,
+                        response_body={},
+                    )
+            except IntegrityError:
+                existing = IdempotencyRecord.objects.get(user=request.user, key=key)
+                if existing.request_hash != fingerprint:
+                    raise _mismatch() from None
+                return _replay(existing)
+            response = method(self, request, *args, **kwargs)
+            if status.is_success(response.status_code):
+                record.status_code = response.status_code
+                record.response_body = json.loads(json.dumps(response.data, cls=JSONEncoder))
+                record.save(update_fields=["status_code", "response_body"])
+            else:
+                record.delete()
+        return response
+
+    return wrapper
