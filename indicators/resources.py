@@ -17,6 +17,7 @@ from indicators.models import Indicator, Target
 from measures.models import Measure, Plan, Region, ResponsibleBody, Task
 from measures.resources import (
     CodeForeignKeyWidget,
+    DateOnlyWidget,
     PortalResource,
     SafeTextWidget,
     spreadsheet_text_escape,
@@ -193,7 +194,7 @@ class TargetResource(PortalResource):
     comparator = text_field("comparator")
     tolerance = number_field("tolerance", widgets.DecimalWidget())
     deadline = fields.Field(
-        attribute="deadline", column_name="deadline", widget=widgets.DateWidget("%Y-%m-%d"), saves_null_values=True
+        attribute="deadline", column_name="deadline", widget=DateOnlyWidget(), saves_null_values=True
     )
     per_year = number_field("per_year", widgets.BooleanWidget())
     baseline_value = fields.Field(

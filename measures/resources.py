@@ -4,6 +4,7 @@ Files carry natural keys (codes), never database ids, so an export from one inst
 another, and an export re-imports to the same data.
 """
 
+from datetime import date, datetime
 from io import BytesIO
 from typing import Any
 
@@ -54,6 +55,18 @@ class SafeTextWidget(widgets.CharWidget):
         if value is None:
             return ""
         return spreadsheet_text_escape(text=force_str(value))
+
+
+class DateOnlyWidget(widgets.DateWidget):
+    """ISO dates in CSV; a spreadsheet's date cell (read back as a datetime) becomes a plain date again."""
+
+    def __init__(self) -> None:
+        super().__init__(format="%Y-%m-%d")
+
+    def clean(self, value: Any, row: Any = None, **kwargs: Any) -> date | None:
+        if isinstance(value, datetime):
+            return value.date()
+        return super().clean(value, row, **kwargs)
 
 
 class CodeForeignKeyWidget(widgets.ForeignKeyWidget):

@@ -1,5 +1,8 @@
 """Admin for the plan: bodies and regions round-trip through CSV and XLSX keyed by code; text cells that a
-spreadsheet would run as formulas are neutralised on export and restored on import."""
+spreadsheet would run as formulas are neutralised on export and restored on import.
+
+Every test database already holds the loaded plan; these tests build their own rows beside it (body codes
+starting "t-", region codes starting "99") and export only those, except where the whole table is the point."""
 
 import csv
 import io
@@ -30,9 +33,9 @@ def superuser_client(client, django_user_model):
     return client
 
 
-def export_bytes(resource, file_format) -> bytes:
+def export_bytes(resource, file_format, queryset=None) -> bytes:
     """Export as the admin does: native types for XLSX, UTF-8 with a byte-order mark for CSV."""
-    dataset = resource.export(force_native_type=file_format.is_binary())
+    dataset = resource.export(queryset, force_native_type=file_format.is_binary())
     data = file_format.export_data(dataset)
     return data if file_format.is_binary() else data.encode("utf-8-sig")
 
@@ -48,12 +51,22 @@ def formats():
     return [pytest.param(CSV, id="csv"), pytest.param(FormulaFreeXLSX, id="xlsx")]
 
 
-def body_snapshot():
-    return list(ResponsibleBody.objects.order_by("code").values(*BODY_FIELDS))
+def own_bodies():
+    return ResponsibleBody.objects.filter(code__startswith="t-")
 
 
-def region_snapshot():
-    return list(Region.objects.order_by("code").values(*REGION_FIELDS))
+def own_regions():
+    return Region.objects.filter(code__startswith="99")
+
+
+def body_snapshot(queryset=None):
+    queryset = ResponsibleBody.objects.all() if queryset is None else queryset
+    return list(queryset.order_by("code").values(*BODY_FIELDS))
+
+
+def region_snapshot(queryset=None):
+    queryset = Region.objects.all() if queryset is None else queryset
+    return list(queryset.order_by("code").values(*REGION_FIELDS))
 
 
 @pytest.mark.parametrize(
@@ -75,63 +88,65 @@ def test_spreadsheet_escape_prefixes_only_formula_triggers():
 @pytest.mark.django_db
 @pytest.mark.parametrize("file_format", formats())
 def test_body_export_reimports_to_the_same_data(file_format):
-    ResponsibleBodyFactory(code="edu", name="省教育厅", short_name="教育厅", kind=ResponsibleBody.Kind.GOVERNMENT)
-    ResponsibleBodyFactory(code="union", name="省总工会", kind=ResponsibleBody.Kind.MASS_ORGANISATION, is_active=False)
-    ResponsibleBodyFactory(code="tricky", name="=HYPERLINK(1)", name_en="-minus", short_name="'quoted")
-    before = body_snapshot()
-    data = export_bytes(ResponsibleBodyResource(), file_format())
+    ResponsibleBodyFactory(code="t-edu", name="测试教育厅", short_name="教育厅", kind=ResponsibleBody.Kind.GOVERNMENT)
+    ResponsibleBodyFactory(
+        code="t-union", name="测试总工会", kind=ResponsibleBody.Kind.MASS_ORGANISATION, is_active=False
+    )
+    ResponsibleBodyFactory(code="t-tricky", name="=HYPERLINK(1)", name_en="-minus", short_name="'quoted")
+    before = body_snapshot(own_bodies())
+    data = export_bytes(ResponsibleBodyResource(), file_format(), own_bodies())
 
-    ResponsibleBody.objects.filter(code="union").delete()
-    ResponsibleBody.objects.filter(code="edu").update(name="改过的名称", is_active=False)
+    ResponsibleBody.objects.filter(code="t-union").delete()
+    ResponsibleBody.objects.filter(code="t-edu").update(name="改过的名称", is_active=False)
     result = import_bytes(ResponsibleBodyResource(), file_format(), data)
 
     assert not result.has_errors()
     assert not result.has_validation_errors()
     assert (result.totals["new"], result.totals["update"], result.totals["skip"]) == (1, 1, 1)
-    assert body_snapshot() == before
+    assert body_snapshot(own_bodies()) == before
 
 
 @pytest.mark.django_db
 @pytest.mark.parametrize("file_format", formats())
 def test_region_export_reimports_to_the_same_data(file_format):
     # Sort orders deliberately put the county first: the export must still list parents before children.
-    province = RegionFactory(code="320000", name="江苏省", level=Region.Level.PROVINCE, sort_order=9)
-    nanjing = RegionFactory(code="320100", name="南京市", parent=province, sort_order=5)
-    RegionFactory(code="320200", name="无锡市", parent=province, sort_order=6)
-    RegionFactory(code="320102", name="玄武区", level=Region.Level.COUNTY, parent=nanjing, sort_order=0)
-    before = region_snapshot()
-    data = export_bytes(RegionResource(), file_format())
+    province = RegionFactory(code="990000", name="测试省", level=Region.Level.PROVINCE, sort_order=9)
+    city = RegionFactory(code="990100", name="测试一市", parent=province, sort_order=5)
+    RegionFactory(code="990200", name="测试二市", parent=province, sort_order=6)
+    RegionFactory(code="990102", name="测试区", level=Region.Level.COUNTY, parent=city, sort_order=0)
+    before = region_snapshot(own_regions())
+    data = export_bytes(RegionResource(), file_format(), own_regions())
 
-    Region.objects.filter(code="320102").delete()
-    Region.objects.filter(code="320200").update(name="改过的名称", sort_order=99)
+    Region.objects.filter(code="990102").delete()
+    Region.objects.filter(code="990200").update(name="改过的名称", sort_order=99)
     result = import_bytes(RegionResource(), file_format(), data)
 
     assert not result.has_errors()
     assert not result.has_validation_errors()
     assert (result.totals["new"], result.totals["update"], result.totals["skip"]) == (1, 1, 2)
-    assert region_snapshot() == before
+    assert region_snapshot(own_regions()) == before
 
 
 @pytest.mark.django_db
 def test_region_export_lists_parents_before_children():
-    province = RegionFactory(code="320000", level=Region.Level.PROVINCE, sort_order=9)
-    city = RegionFactory(code="320100", parent=province, sort_order=5)
-    RegionFactory(code="320102", level=Region.Level.COUNTY, parent=city, sort_order=0)
+    province = RegionFactory(code="990000", level=Region.Level.PROVINCE, sort_order=9)
+    city = RegionFactory(code="990100", parent=province, sort_order=5)
+    RegionFactory(code="990102", level=Region.Level.COUNTY, parent=city, sort_order=0)
 
-    dataset = RegionResource().export()
+    dataset = RegionResource().export(own_regions())
 
-    assert dataset["code"] == ["320000", "320100", "320102"]
-    assert dataset["parent"] == ["", "320000", "320100"]
+    assert dataset["code"] == ["990000", "990100", "990102"]
+    assert dataset["parent"] == ["", "990000", "990100"]
 
 
 @pytest.mark.django_db
 def test_region_import_with_unknown_parent_reports_the_row_and_writes_nothing():
-    province = RegionFactory(code="320000", name="江苏省", level=Region.Level.PROVINCE)
-    RegionFactory(code="320100", name="南京市", parent=province)
-    dataset = RegionResource().export()
+    province = RegionFactory(code="990000", name="测试省", level=Region.Level.PROVINCE)
+    RegionFactory(code="990100", name="测试一市", parent=province)
+    dataset = RegionResource().export(own_regions())
     before = region_snapshot()
-    dataset.append(["320500", "苏州市", "Suzhou", "city", "999999", 2018, 3])
-    dataset.append(["320600", "南通市", "Nantong", "city", "320000", 2018, 4])
+    dataset.append(["990500", "测试五市", "Fifth", "city", "999999", 2018, 3])
+    dataset.append(["990600", "测试六市", "Sixth", "city", "990000", 2018, 4])
 
     result = RegionResource().import_data(dataset, dry_run=False)
 
@@ -144,47 +159,47 @@ def test_region_import_with_unknown_parent_reports_the_row_and_writes_nothing():
 
 @pytest.mark.django_db
 def test_body_import_with_unknown_kind_writes_nothing():
-    ResponsibleBodyFactory(code="edu", name="省教育厅")
+    ResponsibleBodyFactory(code="t-edu", name="测试教育厅")
     before = body_snapshot()
-    data = "code,name,name_en,short_name,kind,is_active\nhrss,省人力资源社会保障厅,HRSS,,government,1\n"
-    data += "bad,某单位,Some body,,no-such-kind,1\n"
+    data = "code,name,name_en,short_name,kind,is_active\nt-edu,改过的名称,Education,,government,1\n"
+    data += "t-new,测试新单位,New body,,government,1\nt-bad,某单位,Some body,,no-such-kind,1\n"
 
     result = import_bytes(ResponsibleBodyResource(), CSV(), data.encode("utf-8"))
 
     assert result.has_validation_errors()
-    assert [row.number for row in result.invalid_rows] == [2]
-    assert "kind" in result.invalid_rows[0].error_dict
+    assert [row.number for row in result.invalid_rows] == [3]
+    assert list(result.invalid_rows[0].error_dict) == ["kind"]
     assert body_snapshot() == before
 
 
 @pytest.mark.django_db
 def test_formula_looking_text_is_neutralised_in_csv_export():
     ResponsibleBodyFactory(
-        code="evil", name="=cmd|' /C calc'!A0", name_en="+1+1", short_name="@SUM(A1)", kind="government"
+        code="t-evil", name="=cmd|' /C calc'!A0", name_en="+1+1", short_name="@SUM(A1)", kind="government"
     )
-    ResponsibleBodyFactory(code="tabbed", name="\t=1", name_en="\r=2", short_name="-3", kind="government")
+    ResponsibleBodyFactory(code="t-tabbed", name="\t=1", name_en="\r=2", short_name="-3", kind="government")
 
-    text = export_bytes(ResponsibleBodyResource(), CSV()).decode("utf-8-sig")
+    text = export_bytes(ResponsibleBodyResource(), CSV(), own_bodies()).decode("utf-8-sig")
 
     assert list(csv.reader(io.StringIO(text, newline=""))) == [
         ["code", "name", "name_en", "short_name", "kind", "is_active"],
-        ["evil", "'=cmd|' /C calc'!A0", "'+1+1", "'@SUM(A1)", "government", "1"],
-        ["tabbed", "'\t=1", "'\r=2", "'-3", "government", "1"],
+        ["t-evil", "'=cmd|' /C calc'!A0", "'+1+1", "'@SUM(A1)", "government", "1"],
+        ["t-tabbed", "'\t=1", "'\r=2", "'-3", "government", "1"],
     ]
 
 
 @pytest.mark.django_db
 def test_formula_looking_text_is_a_plain_string_cell_in_xlsx_export():
-    province = RegionFactory(code="320000", name="=1+1", name_en="@x", level=Region.Level.PROVINCE, sort_order=0)
-    RegionFactory(code="-320100", name="-南京", name_en="+Nanjing", parent=province, division_year=2018, sort_order=7)
+    province = RegionFactory(code="990000", name="=1+1", name_en="@x", level=Region.Level.PROVINCE, sort_order=0)
+    RegionFactory(code="99-0100", name="-测试市", name_en="+City", parent=province, division_year=2018, sort_order=7)
 
-    data = export_bytes(RegionResource(), FormulaFreeXLSX())
+    data = export_bytes(RegionResource(), FormulaFreeXLSX(), own_regions())
 
     sheet = openpyxl.load_workbook(io.BytesIO(data), data_only=False).active
     rows = [[(cell.value, cell.data_type) for cell in row] for row in sheet.iter_rows(min_row=2)]
     assert rows == [
-        [("320000", "s"), ("'=1+1", "s"), ("'@x", "s"), ("province", "s"), (None, "n"), (2018, "n"), (0, "n")],
-        [("'-320100", "s"), ("'-南京", "s"), ("'+Nanjing", "s"), ("city", "s"), ("320000", "s"), (2018, "n"), (7, "n")],
+        [("990000", "s"), ("'=1+1", "s"), ("'@x", "s"), ("province", "s"), (None, "n"), (2018, "n"), (0, "n")],
+        [("99-0100", "s"), ("'-测试市", "s"), ("'+City", "s"), ("city", "s"), ("990000", "s"), (2018, "n"), (7, "n")],
     ]
 
 
@@ -202,8 +217,8 @@ def test_xlsx_import_refuses_formula_cells():
 
 @pytest.mark.django_db
 def test_admin_exports_and_imports_bodies_as_csv(superuser_client):
-    ResponsibleBodyFactory(code="edu", name="省教育厅", name_en="Education", kind="government")
-    ResponsibleBodyFactory(code="union", name="省总工会", name_en="Trade unions", kind="mass_org")
+    ResponsibleBodyFactory(code="t-edu", name="测试教育厅", name_en="Education", kind="government")
+    ResponsibleBodyFactory(code="t-union", name="测试总工会", name_en="Trade unions", kind="mass_org")
     before = body_snapshot()
     field_names = {f"responsiblebodyresource_{name}": "on" for name in BODY_FIELDS}
 
@@ -215,8 +230,9 @@ def test_admin_exports_and_imports_bodies_as_csv(superuser_client):
     assert response["Content-Type"].startswith("text/csv")
     exported = response.content
     assert exported.startswith("\ufeff".encode())
-    ResponsibleBody.objects.filter(code="union").delete()
-    ResponsibleBody.objects.filter(code="edu").update(name="改过的名称")
+    assert exported.decode("utf-8-sig").count("\n") == len(before) + 1
+    ResponsibleBody.objects.filter(code="t-union").delete()
+    ResponsibleBody.objects.filter(code="t-edu").update(name="改过的名称")
 
     upload = io.BytesIO(exported)
     upload.name = "bodies.csv"
@@ -225,7 +241,7 @@ def test_admin_exports_and_imports_bodies_as_csv(superuser_client):
     )
     assert preview.status_code == 200
     confirm = preview.context["confirm_form"]
-    assert ResponsibleBody.objects.count() == 1
+    assert ResponsibleBody.objects.count() == len(before) - 1
     done = superuser_client.post("/admin/measures/responsiblebody/process_import/", confirm.initial)
 
     assert done.status_code == 302
@@ -262,6 +278,7 @@ def test_admin_shows_the_plan_in_chinese(superuser_client):
     assert response.status_code == 200
     text = response.content.decode()
     assert '<html lang="zh-hans"' in text
+    assert "产业工人队伍建设改革 推进平台 · 管理后台" in text
     assert "责任单位" in text
     assert "行政区划" in text
 
@@ -270,10 +287,10 @@ def test_admin_shows_the_plan_in_chinese(superuser_client):
 def test_task_changelist_queries_do_not_grow_with_rows(superuser_client, django_assert_max_num_queries):
     TaskFactory.create_batch(2)
     with django_assert_max_num_queries(12) as small:
-        superuser_client.get("/admin/measures/task/")
+        before = superuser_client.get("/admin/measures/task/").context["cl"].result_count
     TaskFactory.create_batch(10)
 
     with django_assert_max_num_queries(len(small.captured_queries)):
         response = superuser_client.get("/admin/measures/task/")
 
-    assert response.context["cl"].result_count == 12
+    assert response.context["cl"].result_count == before + 10

@@ -2,7 +2,6 @@
 state without a plan, and a query count that does not grow with the plan."""
 
 import re
-from pathlib import Path
 
 import pytest
 from django.conf import settings
@@ -11,7 +10,6 @@ from django.contrib.staticfiles import finders
 from measures.models import PlanSection
 from tests.factories import MeasureFactory, PlanFactory, PlanSectionFactory, ProgrammeFactory
 
-LOADER = Path(settings.BASE_DIR) / "indicators" / "management" / "commands" / "load_plan.py"
 MEASURE_NUMBER = re.compile(r'class="measure__number" aria-hidden="true">(\d+)<')
 PROGRAMME_COUNT = re.compile(r'<p class="programme__count">([^<]+)</p>')
 
@@ -80,7 +78,6 @@ def test_home_shows_programmes_and_measures_in_chinese_by_default(client):
     assert "构建推进改革新格局" in html
 
 
-@pytest.mark.skipif(not LOADER.exists(), reason="the plan loader (load_plan) is not in the tree yet")
 @pytest.mark.django_db
 def test_home_shows_the_real_plan_with_23_measures_in_5_programmes(client, plan):
     response = client.get("/")
