@@ -42,7 +42,10 @@ def _today() -> datetime.date:
 def submission_lock(*, submission: Submission, expected_version: int | None) -> Submission:
     """Re-read the row under a lock and check the caller saw the current version."""
     locked = (
-        Submission.objects.select_for_update().select_related("period", "plan", "region", "body").get(pk=submission.pk)
+        # of=self: PostgreSQL refuses FOR UPDATE on the nullable side of the region/body outer joins.
+        Submission.objects.select_for_update(of=("self",))
+        .select_related("period", "plan", "region", "body")
+        .get(pk=submission.pk)
     )
     if expected_version is not None and expected_version != locked.version:
         raise ApplicationError(
