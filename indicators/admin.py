@@ -43,7 +43,9 @@ class IndicatorAdmin(SpreadsheetAdmin):
         (None, {"fields": ("measure", "task", "is_supporting", "reporter", "lead_body", "sort_order", "is_active")}),
     )
 
-    def formfield_for_foreignkey(self, db_field: ForeignKey, request: HttpRequest, **kwargs: Any) -> ModelChoiceField:
+    def formfield_for_foreignkey(
+        self, db_field: ForeignKey, request: HttpRequest, **kwargs: Any
+    ) -> ModelChoiceField | None:
         if db_field.name == "task":
             kwargs["queryset"] = tasks_with_measure()
         return super().formfield_for_foreignkey(db_field, request, **kwargs)

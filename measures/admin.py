@@ -92,11 +92,14 @@ class ResponsibilityInline(admin.TabularInline):
     fields = ("task", "body", "role", "is_proposed")
     autocomplete_fields = ("body",)
 
-    def formfield_for_foreignkey(self, db_field: ForeignKey, request: HttpRequest, **kwargs: Any) -> ModelChoiceField:
+    def formfield_for_foreignkey(
+        self, db_field: ForeignKey, request: HttpRequest, **kwargs: Any
+    ) -> ModelChoiceField | None:
         if db_field.name == "task":
             # Only the tasks of the measure being edited belong in this select.
             object_id = request.resolver_match.kwargs.get("object_id") if request.resolver_match else None
-            kwargs["queryset"] = tasks_with_measure().filter(measure_id=object_id)
+            tasks = tasks_with_measure()
+            kwargs["queryset"] = tasks.filter(measure_id=object_id) if object_id else tasks.none()
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
@@ -152,7 +155,9 @@ class ResponsibilityAdmin(SimpleHistoryAdmin):
     list_select_related = ("measure", "task__measure", "body")
     autocomplete_fields = ("body", "task")
 
-    def formfield_for_foreignkey(self, db_field: ForeignKey, request: HttpRequest, **kwargs: Any) -> ModelChoiceField:
+    def formfield_for_foreignkey(
+        self, db_field: ForeignKey, request: HttpRequest, **kwargs: Any
+    ) -> ModelChoiceField | None:
         if db_field.name == "task":
             kwargs["queryset"] = tasks_with_measure()
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
