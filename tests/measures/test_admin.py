@@ -294,3 +294,14 @@ def test_task_changelist_queries_do_not_grow_with_rows(superuser_client, django_
         response = superuser_client.get("/admin/measures/task/")
 
     assert response.context["cl"].result_count == before + 10
+
+
+@pytest.mark.django_db
+def test_measure_page_offers_only_its_own_tasks_for_responsibilities(superuser_client):
+    own = TaskFactory(title="本举措的任务")
+    TaskFactory(measure=MeasureFactory(programme=own.measure.programme), title="别的举措的任务")
+
+    response = superuser_client.get(f"/admin/measures/measure/{own.measure_id}/change/")
+
+    choices = response.context["inline_admin_formsets"][1].formset.empty_form.fields["task"].queryset
+    assert list(choices) == [own]
