@@ -33,7 +33,7 @@ def fields_for(kind: str) -> tuple[str, ...]:
     return ("value", "comment")
 
 
-def _decimal_text(value: Decimal | None) -> str:
+def decimal_text(value: Decimal | None) -> str:
     if value is None:
         return ""
     text = format(value, "f")
@@ -125,7 +125,7 @@ class ReportForm(forms.Form):
                     label=label,
                     required=False,
                     max_length=64,
-                    initial=_decimal_text(getattr(value, key) if value else None),
+                    initial=decimal_text(getattr(value, key) if value else None),
                     widget=forms.TextInput(attrs={"inputmode": "decimal", "autocomplete": "off", "size": 14}),
                 )
             elif key == "done":
@@ -186,27 +186,42 @@ class ReportForm(forms.Form):
 
     # -- to and from the services -------------------------------------------------------------------
 
+    def _posted(self, name: str) -> Any:
+        """The submitted value, or what is stored when the request did not carry the field at all:
+        a partial POST (a script, an old page) leaves the fields it does not name untouched."""
+        if name in self.data:
+            return self.cleaned_data.get(name)
+        return self.fields[name].initial
+
     def values_payload(self) -> list[dict[str, Any]]:
         """One item per indicator that has input now or a stored value (so clearing a field clears it);
         indicators left blank that were never stored are not sent, so no empty rows are created."""
         items: dict[str, dict[str, Any]] = {}
+        touched: set[str] = set()
         for name, (code, key) in self.value_fields.items():
-            raw = self.cleaned_data.get(name)
+            if name in self.data:
+                touched.add(code)
+            raw = self._posted(name)
             items.setdefault(code, {"indicator": code})[key] = raw if raw not in (None, "") else None
         stored = {i.code for i in self.indicators if i.pk in self.values}
         return [
             item
             for code, item in items.items()
-            if code in stored or any(v is not None for k, v in item.items() if k != "indicator")
+            if code in touched and (code in stored or any(v is not None for k, v in item.items() if k != "indicator"))
         ]
 
     def narratives_payload(self) -> list[dict[str, Any]]:
         items: dict[int, dict[str, Any]] = {}
+        touched: set[int] = set()
         for name, (number, key) in self.narrative_fields.items():
-            items.setdefault(number, {"measure": number})[key] = self.cleaned_data.get(name) or ""
+            if name in self.data:
+                touched.add(number)
+            items.setdefault(number, {"measure": number})[key] = self._posted(name) or ""
         stored = {m.number for m in self.measures if m.pk in self.narratives}
         return [
-            item for number, item in items.items() if number in stored or any(item[k].strip() for k in NARRATIVE_FIELDS)
+            item
+            for number, item in items.items()
+            if number in touched and (number in stored or any(item[k].strip() for k in NARRATIVE_FIELDS))
         ]
 
     def add_service_errors(self, error: ValidationError) -> None:

@@ -7,6 +7,7 @@ here decide only which buttons to show: the services check again and refuse on t
 
 import datetime
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -36,6 +37,7 @@ from reporting.forms import (
     StartForm,
     VersionForm,
     XlsxUploadForm,
+    decimal_text,
 )
 from reporting.models import DataValue, Evidence, Narrative, Period, Submission, Transition
 from reporting.selectors import (
@@ -626,6 +628,8 @@ def _shown(value: Any) -> str:
         return _("是") if value else _("否")
     if isinstance(value, datetime.datetime):
         return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, Decimal):
+        return decimal_text(value)
     return str(value)
 
 
@@ -633,6 +637,7 @@ def _diffs(records: list[Any], tracked: tuple[str, ...], label: Any, model: Any)
     """Field-level changes between consecutive historical records of each object (already ordered)."""
     changes: list[Change] = []
     before: dict[int, Any] = {}
+    choices = {name: dict(model._meta.get_field(name).flatchoices) for name in tracked}
     for record in records:
         previous = before.get(record.id)
         before[record.id] = record
@@ -649,8 +654,8 @@ def _diffs(records: list[Any], tracked: tuple[str, ...], label: Any, model: Any)
                     who=record.history_user,
                     subject=label(record),
                     field=str(model._meta.get_field(name).verbose_name),
-                    old=_shown(old),
-                    new=_shown(new),
+                    old=_shown(choices[name].get(old, old) if isinstance(old, str) else old),
+                    new=_shown(choices[name].get(new, new) if isinstance(new, str) else new),
                     why=record.history_change_reason or "",
                 )
             )
