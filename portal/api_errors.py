@@ -48,7 +48,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
-        exc = exceptions.PermissionDenied()
+        # The services say who may do it ("只有本市审核员可以进行市级审核。"); a 403 goes only to someone who
+        # may already read the object, so the message reveals nothing new.
+        exc = exceptions.PermissionDenied(str(exc) or None)
 
     if isinstance(exc, ApplicationError):
         return Response({"message": exc.message, "errors": exc.errors}, status=exc.status_code)
