@@ -172,6 +172,7 @@ def test_nav_for_anonymous_visitor_offers_login_not_admin(client):
     assert 'href="/api/v1/docs/"' in html
     assert 'href="/admin/"' not in html
     assert 'action="/accounts/logout/"' not in html
+    assert 'href="/report/"' not in html
 
 
 @pytest.mark.django_db
@@ -194,6 +195,7 @@ def test_nav_for_non_staff_user_hides_admin(client, user):
 
     assert 'href="/admin/"' not in html
     assert 'action="/accounts/logout/"' in html
+    assert 'href="/report/">季度填报</a>' in html
 
 
 @pytest.mark.django_db
