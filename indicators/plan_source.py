@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from measures.plan_source import PlanSource, Problems, duplicates, optional_date, required
+from measures.plan_source import PlanSource, Problems, duplicates, mappings, optional_date, required
 
 KINDS = ("stock", "flow", "ratio", "share", "milestone")
 REPORTERS = ("city", "body", "both")
@@ -84,7 +84,7 @@ def plan_indicators_read(*, source: PlanSource) -> tuple[IndicatorData, ...]:
     entries = source.indicators
     for code in duplicates([entry.get("code") for entry in entries]):
         problems.add(name, f"indicator code “{code}” is listed twice")
-    target_codes = [t.get("code") for entry in entries for t in entry.get("targets") or []]
+    target_codes = [t.get("code") for entry in entries for t in mappings(entry, "targets", name, Problems())]
     for code in duplicates(target_codes):
         problems.add(name, f"target code “{code}” is listed twice")
 
@@ -139,7 +139,7 @@ def indicator_read(
     supporting = entry.get("supporting", False)
     if not isinstance(supporting, bool):
         problems.add(where, "supporting must be true or false")
-    target_entries = entry.get("targets") or []
+    target_entries = mappings(entry, "targets", where, problems)
     if supporting and target_entries:
         problems.add(where, "a supporting indicator is not a plan target and carries no targets")
     targets = tuple(

@@ -43,7 +43,6 @@ CJK_SPACE = re.compile(r"(?<=[^\x00-\x7f])[ \t\u3000]+|[ \t\u3000]+(?=[^\x00-\x7
 
 SECTION_KINDS = ("guiding_idea", "principle", "goal", "implementation")
 BODY_KINDS = ("party", "government", "mass_org", "coordination", "other")
-REGION_LEVELS = ("province", "city", "county")
 RECURRENCES = ("", "yearly", "ongoing")
 
 
@@ -350,7 +349,21 @@ def optional_date(data: dict[str, Any], key: str, where: str, problems: Problems
 
 
 def duplicates(values: list[Any]) -> list[Any]:
-    return sorted(value for value, count in Counter(values).items() if count > 1)
+    return sorted((value for value, count in Counter(values).items() if count > 1), key=str)
+
+
+def mappings(data: Any, key: str, where: str, problems: Problems) -> list[dict[str, Any]]:
+    """`data[key]` as a list of mappings; anything else is reported, not fed to the checks below."""
+    value = data.get(key) if isinstance(data, dict) else None
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        problems.add(where, f"“{key}” must be a list")
+        return []
+    for position, entry in enumerate(value, start=1):
+        if not isinstance(entry, dict):
+            problems.add(where, f"{key} entry {position} must be a mapping (key: value), not {entry!r}")
+    return [entry for entry in value if isinstance(entry, dict)]
 
 
 def plan_source_read(*, directory: str | Path) -> PlanSource:
@@ -394,7 +407,9 @@ def plan_source_read(*, directory: str | Path) -> PlanSource:
     for name, found in (("programmes", len(parsed.programmes)), ("measures", len(parsed.measures))):
         if name in expected and expected[name] != found:
             problems.add("plan.yaml", f"expected.{name} is {expected[name]}, but the text has {found}")
-    indicators = yaml_read(directory / files["indicators"], problems)
+    indicators = mappings(
+        yaml_read(directory / files["indicators"], problems), "indicators", files["indicators"], problems
+    )
     problems.raise_if_any()
     return PlanSource(
         directory=directory,
@@ -404,7 +419,7 @@ def plan_source_read(*, directory: str | Path) -> PlanSource:
         measures=measures,
         bodies=bodies,
         regions=regions,
-        indicators=(indicators or {}).get("indicators") or [],
+        indicators=indicators,
         indicators_file=files["indicators"],
     )
 
@@ -434,7 +449,7 @@ def plan_fields_read(data: dict[str, Any], raw_text: bytes, problems: Problems) 
 def sections_read(data: dict[str, Any], parsed: PlanText, problems: Problems) -> tuple[SectionData, ...]:
     """Match plan.yaml's `general` and `implementation` lists to the text's items, in order."""
     sections: list[SectionData] = []
-    general = data.get("general") or []
+    general = mappings(data, "general", "plan.yaml", problems)
     if len(general) != len(parsed.general):
         problems.add("plan.yaml", f"general lists {len(general)} items, the text's 总体要求 has {len(parsed.general)}")
     numbers: Counter[str] = Counter()
@@ -448,7 +463,7 @@ def sections_read(data: dict[str, Any], parsed: PlanText, problems: Problems) ->
             problems.add(where, f"heading does not match the text's item “{item.title}”")
             continue
         if item.children:
-            children = entry.get("items") or []
+            children = mappings(entry, "items", where, problems)
             if len(children) != len(item.children):
                 problems.add(where, f"lists {len(children)} items, the text has {len(item.children)}")
             for child_entry, child in zip(children, item.children, strict=False):
@@ -473,7 +488,7 @@ def sections_read(data: dict[str, Any], parsed: PlanText, problems: Problems) ->
                     text=item.text,
                 )
             )
-    implementation = data.get("implementation") or []
+    implementation = mappings(data, "implementation", "plan.yaml", problems)
     if len(implementation) != len(parsed.implementation):
         problems.add(
             "plan.yaml",
@@ -499,15 +514,15 @@ def sections_read(data: dict[str, Any], parsed: PlanText, problems: Problems) ->
 
 
 def programmes_read(data: dict[str, Any], parsed: PlanText, problems: Problems) -> tuple[ProgrammeData, ...]:
-    entries = data.get("programmes") or []
+    entries = mappings(data, "programmes", "plan.yaml", problems)
     numbers = [entry.get("number") for entry in entries]
     for number in duplicates(numbers):
         problems.add("plan.yaml", f"programme {number} is listed twice")
     text_numbers = [item.number for item in parsed.programmes]
     for number in duplicates(text_numbers):
         problems.add("plan.yaml", f"the text numbers two programmes ({number})")
-    if sorted(set(numbers)) != sorted(set(text_numbers)):
-        problems.add("plan.yaml", f"programmes {sorted(set(numbers))} do not match the text's {text_numbers}")
+    if set(numbers) != set(text_numbers):
+        problems.add("plan.yaml", f"programmes {sorted(set(numbers), key=str)} do not match the text's {text_numbers}")
     headings = {item.number: item.title for item in parsed.programmes}
     programmes = []
     for entry in entries:
@@ -528,8 +543,7 @@ def programmes_read(data: dict[str, Any], parsed: PlanText, problems: Problems) 
 
 
 def bodies_read(directory: Path, name: str, problems: Problems) -> tuple[BodyData, ...]:
-    data = yaml_read(directory / name, problems) or {}
-    entries = data.get("bodies") or []
+    entries = mappings(yaml_read(directory / name, problems), "bodies", name, problems)
     for code in duplicates([entry.get("code") for entry in entries]):
         problems.add(name, f"body code “{code}” is listed twice")
     for body_name in duplicates([entry.get("name") for entry in entries]):
@@ -563,8 +577,11 @@ def regions_read(directory: Path, name: str | None, root: str | None, problems: 
     """
     if not name:
         return ()
-    data = yaml_read(directory / name, problems) or {}
     label = Path(name).name
+    data = yaml_read(directory / name, problems)
+    if not isinstance(data, dict):
+        problems.add(label, "must be a mapping with division_year and regions")
+        return ()
     year = data.get("division_year")
     if not isinstance(year, int):
         problems.add(label, "division_year must be a year")
@@ -594,9 +611,9 @@ def regions_read(directory: Path, name: str | None, root: str | None, problems: 
                 sort_order=len(regions),
             )
             regions.append(region)
-            walk(entry.get("children") or [], region)
+            walk(mappings(entry, "children", where, problems), region)
 
-    walk(data.get("regions") or [], None)
+    walk(mappings(data, "regions", label, problems), None)
     for code in duplicates([region.code for region in regions]):
         problems.add(label, f"region code {code} is listed twice")
     if root and root not in {region.code for region in regions}:
@@ -607,8 +624,7 @@ def regions_read(directory: Path, name: str | None, root: str | None, problems: 
 def measures_read(
     directory: Path, name: str, parsed: PlanText, body_codes: set[str], problems: Problems
 ) -> tuple[MeasureData, ...]:
-    data = yaml_read(directory / name, problems) or {}
-    entries = data.get("measures") or []
+    entries = mappings(yaml_read(directory / name, problems), "measures", name, problems)
     text_numbers = [item.number for _, item in parsed.measures]
     for number in duplicates(text_numbers):
         problems.add("text", f"two measures are numbered {number}")
@@ -617,7 +633,7 @@ def measures_read(
     numbers = [entry.get("number") for entry in entries]
     for number in duplicates(numbers):
         problems.add(name, f"measure {number} is listed twice")
-    if sorted(set(numbers), key=str) != sorted(set(text_numbers), key=str):
+    if set(numbers) != set(text_numbers):
         problems.add(
             name,
             f"lists {len(numbers)} measures ({', '.join(map(str, numbers))}); the text has {len(text_numbers)}",
@@ -650,7 +666,7 @@ def measures_read(
         lead = required(entry, "lead", where, problems)
         cooperating = list(entry.get("cooperating") or [])
         bodies_check(where, lead, cooperating)
-        task_entries = entry.get("tasks") or []
+        task_entries = mappings(entry, "tasks", where, problems)
         for task_number in duplicates([task.get("number") for task in task_entries]):
             problems.add(where, f"task {task_number} is listed twice")
         tasks = []

@@ -392,6 +392,13 @@ def test_a_division_of_labour_confirmed_by_coordinators_is_left_alone(plan):
         ),
         ("plan.yaml", "  measures: 23", "  measures: 24", "plan.yaml: expected.measures is 24, but the text has 23"),
         (
+            "measures.yaml",
+            "      - number: 1\n        title: 开展理想信念教育",
+            "      - 开展理想信念教育\n      - number: 1\n        title: 开展理想信念教育",
+            "measures.yaml: measure 1: tasks entry 1 must be a mapping (key: value), not '开展理想信念教育'",
+        ),
+        ("measures.yaml", "\nmeasures:\n", "\nmeasures: [\n", "measures.yaml: not valid YAML"),
+        (
             "bodies.yaml",
             "  - code: js-women\n",
             "  - code: js-trade-unions\n",
