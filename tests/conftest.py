@@ -2,6 +2,7 @@
 
 The `plan` fixture loads the plan through the same command `make run` uses."""
 
+import contextlib
 from datetime import date
 
 import pytest
@@ -158,3 +159,146 @@ def client_for():
         return client
 
     return make
+
+
+def _worker_env():
+    import os
+
+    from django.db import connection
+
+    db = connection.settings_dict
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    url = f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+    return {
+        **os.environ,
+        "DATABASE_URL": url,
+        "DJANGO_SETTINGS_MODULE": "portal.test_settings",
+        # A killed worker's unacknowledged task comes back after this many seconds, not the default hour.
+        "CELERY_VISIBILITY_TIMEOUT": "5",
+        "CELERY_UNACKED_RESTORE_INTERVAL": "1",
+        "CELERY_UNACKED_RESTORE_THROTTLE": "1",
+    }
+
+
+class Worker:
+    """A real `celery worker` process on the Redis broker, pointed at the test database."""
+
+    def __init__(self):
+        import os
+        import socket
+
+        self.process = None
+        self.hostname = f"test-{os.getpid()}-{id(self)}@{socket.gethostname()}"
+
+    def start(self):
+        import subprocess
+        import sys
+        from pathlib import Path
+
+        self.process = subprocess.Popen(  # noqa: S603 - fixed argv, our own interpreter
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "portal",
+                "worker",
+                "--loglevel",
+                "WARNING",
+                "--concurrency",
+                "1",
+                "--pool",
+                "prefork",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+                "--hostname",
+                self.hostname,
+            ],
+            env=_worker_env(),
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+        self.wait_ready()
+        return self
+
+    def wait_ready(self, timeout=60):
+        import time
+
+        from portal.celery import app
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"celery worker exited with {self.process.returncode}")
+            if app.control.ping(destination=[self.hostname], timeout=0.5):
+                return
+        raise RuntimeError("celery worker did not answer a ping within a minute")
+
+    def kill(self):
+        import signal
+
+        if self.process and self.process.poll() is None:
+            # SIGKILL the whole process group of the worker: parent and its pool child die mid-task.
+            import os
+
+            for pid in [*_children(self.process.pid), self.process.pid]:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except Exception:
+                self.kill()
+
+
+def _children(pid):
+    from pathlib import Path
+
+    out = []
+    for status in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = status.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            out.append(int(status.parent.name))
+    return out
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, settings):
+    """A real worker when REDIS_URL is set (CI); without a broker tasks run in-process (eager) and this
+    yields None, so the same tests check the same behaviour either way."""
+    if not settings.REDIS_URL:
+        yield None
+        return
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.postgresql":
+        pytest.fail("A real Celery worker needs the PostgreSQL test database (set DATABASE_URL).")
+    from portal.celery import app
+
+    app.control.purge()
+    worker = Worker().start()
+    yield worker
+    worker.stop()
+    app.control.purge()
+
+
+@pytest.fixture
+def wait_for():
+    """Poll a condition (a real worker works asynchronously) for up to `timeout` seconds."""
+    import time
+
+    def wait(condition, timeout=60, interval=0.2):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            result = condition()
+            if result:
+                return result
+            time.sleep(interval)
+        raise AssertionError(f"condition not met within {timeout} s")
+
+    return wait
