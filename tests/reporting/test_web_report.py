@@ -406,3 +406,28 @@ def test_evidence_with_wrong_content_is_refused_with_a_message(client, draft, na
     assert "文件内容与扩展名 .pdf 不符。" in response.content.decode()
     assert Evidence.objects.count() == 0
     assert Submission.objects.get(pk=draft.pk).version == draft.version
+
+
+def test_due_list_query_count_does_not_grow_with_periods_and_submissions(
+    client, plan, nanjing, nanjing_reporter, time_machine
+):
+    from reporting.services.periods import period_ensure
+
+    time_machine.move_to(datetime(2026, 1, 5, 10, tzinfo=SHANGHAI))
+    period_ensure(year=2025, quarter=4)
+    client.force_login(nanjing_reporter)
+    url = reverse("reporting:due")
+    client.get(url)
+    with CaptureQueriesContext(connection) as few:
+        assert len(client.get(url).context["rows"]) == 1
+    for year, quarter in ((2024, 1), (2024, 2), (2024, 3), (2024, 4), (2025, 1), (2025, 2), (2025, 3)):
+        submission_create(
+            user=nanjing_reporter, plan=plan, period=period_ensure(year=year, quarter=quarter), region=nanjing
+        )
+    with CaptureQueriesContext(connection) as many:
+        rows = client.get(url).context["rows"]
+    # The last four quarters, plus the older drafts still open.
+    assert [r.period.code for r in rows] == [
+        "2025Q4", "2025Q3", "2025Q2", "2025Q1", "2024Q4", "2024Q3", "2024Q2", "2024Q1",
+    ]  # fmt: skip
+    assert len(many) == len(few), [q["sql"] for q in many.captured_queries]
