@@ -47,7 +47,10 @@ def test_confirming_a_submission_updates_the_province_figure(
         if item["indicator"] == "high-skill-workers-per-10000":
             item.update(numerator="450000", denominator="5500000")
     _confirm_city(plan, period, nanjing, nanjing_reporter, nanjing_reviewer, coordinator, values)
-    figure = wait_for(lambda: _province_value(plan, "high-skill-workers-per-10000", period))
+    # The city approval already triggered a recompute (preview figures); wait for the confirmed one.
+    figure = wait_for(
+        lambda: (f := _province_value(plan, "high-skill-workers-per-10000", period)) and f.reported_count == 1 and f
+    )
     assert figure.value == (Decimal(450000) / Decimal(5500000) * 10000).quantize(Decimal("0.000001"))
     assert (figure.reported_count, figure.expected_count) == (1, 13)
     assert nanjing.code in figure.coverage["reported"]
