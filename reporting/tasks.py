@@ -11,6 +11,7 @@ logger = logging.getLogger(__name__)
 
 # Transient failures worth a retry: the database went away or was busy. Anything else is a bug and fails loudly.
 TRANSIENT = (OperationalError,)
+RETRYING = {"acks_late": True, "autoretry_for": TRANSIENT, "retry_backoff": True, "max_retries": 3}
 
 
 @shared_task(
@@ -26,31 +27,31 @@ def rollup_period_task(plan_id: int, period_id: int) -> dict:
     return {"figures": summary.figures, "periods": summary.periods}
 
 
-@shared_task(acks_late=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=3, soft_time_limit=3500, time_limit=3600)
+@shared_task(**RETRYING, soft_time_limit=3500, time_limit=3600)
 def rollup_all_task() -> dict:
     return rollups.rollup_everything()
 
 
-@shared_task(acks_late=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=3, soft_time_limit=3500, time_limit=3600)
+@shared_task(**RETRYING, soft_time_limit=3500, time_limit=3600)
 def rollup_consistency_task() -> dict:
     return rollups.rollup_consistency_check()
 
 
-@shared_task(acks_late=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=3, soft_time_limit=540, time_limit=600)
+@shared_task(**RETRYING, soft_time_limit=540, time_limit=600)
 def reminders_task() -> int:
     from reporting.services.notifications import reminders_create
 
     return reminders_create()
 
 
-@shared_task(acks_late=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=3, soft_time_limit=540, time_limit=600)
+@shared_task(**RETRYING, soft_time_limit=540, time_limit=600)
 def overdue_task() -> int:
     from reporting.services.notifications import overdue_create
 
     return overdue_create()
 
 
-@shared_task(acks_late=True, autoretry_for=TRANSIENT, retry_backoff=True, max_retries=3, soft_time_limit=240, time_limit=300)
+@shared_task(**RETRYING, soft_time_limit=240, time_limit=300)
 def email_pending_task() -> int:
     from reporting.services.notifications import notifications_email_pending
 
