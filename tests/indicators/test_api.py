@@ -6,7 +6,6 @@ import datetime
 from decimal import Decimal
 
 import pytest
-from django.core.management import get_commands
 
 from indicators.models import Indicator, Target
 from tests.factories import (
@@ -329,30 +328,72 @@ def test_measure_detail_holds_every_task_indicator_and_target(api_client):
     assert [len(i["targets"]) for i in body["indicators"]] == [2, 2, 2]
 
 
-# the real plan
+# the real plan (loaded by `manage.py load_plan`, as `make run` does)
 
 
-needs_loader = pytest.mark.skipif("load_plan" not in get_commands(), reason="the plan loader is not written yet")
-
-
-@needs_loader
-def test_real_plan_has_23_measures_numbered_1_to_23(api_client, plan):
+def test_real_plan_has_23_measures_numbered_1_to_23_under_5_programmes(api_client, plan):
     response = api_client.get("/api/v1/measures/", {"plan": "js-2018-28"})
 
     assert response.status_code == 200
     assert response.json()["count"] == 23
     assert [m["number"] for m in response.json()["results"]] == list(range(1, 24))
     assert {m["programme"]["number"] for m in response.json()["results"]} == {1, 2, 3, 4, 5}
+    assert all(m["title"] and m["title_en"] for m in response.json()["results"])
 
 
-@needs_loader
-def test_real_plan_measure_detail_in_bounded_queries(api_client, plan, django_assert_num_queries):
-    measure = plan.measures.get(number=5)
+def test_real_plan_measure_detail_answers_in_bounded_queries(api_client, plan, django_assert_num_queries):
+    measure = plan.measures.get(number=6)
 
     with django_assert_num_queries(6):
         response = api_client.get(f"/api/v1/measures/{measure.pk}/")
 
     body = response.json()
-    assert body["number"] == 5
+    assert body["number"] == 6
     assert body["tasks"]
-    assert any(r["role"] == "lead" for r in body["responsibilities"])
+    assert all(task["code"].startswith("6.") for task in body["tasks"])
+    assert [r["is_proposed"] for r in body["responsibilities"] if r["role"] == "lead"] == [True]
+    per_10000 = next(i for i in body["indicators"] if i["code"] == "high-skill-workers-per-10000")
+    assert (per_10000["kind"], per_10000["scale"], per_10000["lead_body"]["code"]) == (
+        "ratio",
+        "10000",
+        "js-human-resources",
+    )
+    assert [(t["value"], t["comparator"], t["deadline"], t["region"]) for t in per_10000["targets"]] == [
+        ("800.0000", "gte", "2020-12-31", None)
+    ]
+
+
+def test_real_plan_per_year_target_by_indicator_code(api_client, plan):
+    response = api_client.get("/api/v1/targets/", {"plan": "js-2018-28", "indicator": "high-skill-workers-new"})
+
+    [target] = response.json()["results"]
+    assert (target["value"], target["comparator"], target["per_year"], target["deadline"]) == (
+        "150000.0000",
+        "gte",
+        True,
+        None,
+    )
+    assert target["clause"] == "每年新增高技能人才15万人以上"
+
+
+@pytest.mark.parametrize(
+    ("url", "expected_queries"),
+    [
+        ("/api/v1/plans/", 2),
+        ("/api/v1/programmes/", 3),
+        ("/api/v1/measures/", 3),
+        ("/api/v1/tasks/", 3),
+        ("/api/v1/indicators/", 3),
+        ("/api/v1/targets/", 2),
+        ("/api/v1/bodies/", 2),
+        ("/api/v1/regions/", 2),
+    ],
+)
+def test_real_plan_lists_answer_in_the_same_queries_as_small_data(
+    api_client, plan, django_assert_num_queries, url, expected_queries
+):
+    with django_assert_num_queries(expected_queries):
+        response = api_client.get(url)
+
+    assert response.status_code == 200
+    assert response.json()["count"] > 0

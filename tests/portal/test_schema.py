@@ -121,9 +121,25 @@ def _as_json_schema(node):
     return converted
 
 
-def test_every_read_response_matches_its_documented_schema(schema, api_client):
+def _assert_responses_match_schema(schema, api_client, detail_keys):
+    """GET each list and, for each key, its detail; every body must validate against the documented 200."""
     from jsonschema import Draft202012Validator
 
+    definitions = _as_json_schema(schema["components"]["schemas"])
+    checked = 0
+    for name, key in detail_keys.items():
+        detail_template = next(p for p in schema["paths"] if p.startswith(f"/api/v1/{name}/{{"))
+        for template, url in [(f"/api/v1/{name}/", f"/api/v1/{name}/"), (detail_template, f"/api/v1/{name}/{key}/")]:
+            documented = schema["paths"][template]["get"]["responses"]["200"]["content"]["application/json"]
+            validator = Draft202012Validator({"$defs": definitions, **_as_json_schema(documented["schema"])})
+            response = api_client.get(url)
+            assert response.status_code == 200, url
+            assert list(validator.iter_errors(response.json())) == [], url
+            checked += 1
+    assert checked == 2 * len(READ_ENDPOINTS)
+
+
+def test_every_read_response_matches_its_documented_schema(schema, api_client):
     from indicators.models import Indicator, Target
     from measures.models import Measure, Programme, Region, ResponsibleBody, Task
     from tests.factories import IndicatorFactory, TargetFactory, TaskFactory, plan_tree_create
@@ -137,27 +153,40 @@ def test_every_read_response_matches_its_documented_schema(schema, api_client):
         baseline_value=3,
         baseline_year=2017,
     )
-    first = {
-        "plans": plan.code,
-        "programmes": Programme.objects.first().pk,
-        "measures": Measure.objects.first().pk,
-        "tasks": Task.objects.first().pk,
-        "indicators": Indicator.objects.last().pk,
-        "targets": Target.objects.last().pk,
-        "bodies": ResponsibleBody.objects.first().code,
-        "regions": Region.objects.first().code,
-    }
-    definitions = _as_json_schema(schema["components"]["schemas"])
-    checked = 0
 
-    for name, key in first.items():
-        for path, url in [(f"/api/v1/{name}/", f"/api/v1/{name}/"), (None, f"/api/v1/{name}/{key}/")]:
-            template = path or next(p for p in schema["paths"] if p.startswith(f"/api/v1/{name}/{{"))
-            documented = schema["paths"][template]["get"]["responses"]["200"]["content"]["application/json"]
-            validator = Draft202012Validator({"$defs": definitions, **_as_json_schema(documented["schema"])})
-            response = api_client.get(url)
-            assert response.status_code == 200, url
-            assert list(validator.iter_errors(response.json())) == [], url
-            checked += 1
+    _assert_responses_match_schema(
+        schema,
+        api_client,
+        {
+            "plans": plan.code,
+            "programmes": Programme.objects.first().pk,
+            "measures": Measure.objects.first().pk,
+            "tasks": Task.objects.first().pk,
+            "indicators": Indicator.objects.last().pk,
+            "targets": Target.objects.last().pk,
+            "bodies": ResponsibleBody.objects.first().code,
+            "regions": Region.objects.first().code,
+        },
+    )
 
-    assert checked == 16
+
+def test_real_plan_responses_match_their_documented_schema(schema, api_client, plan):
+    from indicators.models import Indicator, Target
+
+    measure = plan.measures.get(number=6)
+    indicator = Indicator.objects.filter(plan=plan, targets__isnull=False).first()
+
+    _assert_responses_match_schema(
+        schema,
+        api_client,
+        {
+            "plans": plan.code,
+            "programmes": measure.programme_id,
+            "measures": measure.pk,
+            "tasks": measure.tasks.first().pk,
+            "indicators": indicator.pk,
+            "targets": Target.objects.filter(indicator__plan=plan).last().pk,
+            "bodies": "js-trade-unions",
+            "regions": "320000",
+        },
+    )
