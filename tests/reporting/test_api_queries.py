@@ -1,0 +1,76 @@
+"""The reporting API issues a fixed number of queries whatever the data size."""
+
+from datetime import date
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIClient
+
+from measures.models import Region
+from reporting.models import Submission
+from reporting.services.submissions import submission_values_put
+from tests.reporting.conftest import full_values
+from tests.reporting.test_api_support import API, url
+
+
+def _count(user, path) -> int:
+    # A fresh user object each time: the scope and permissions are cached on it for one request's life.
+    client = APIClient()
+    client.force_authenticate(type(user).objects.get(pk=user.pk))
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(path)
+    assert response.status_code == 200
+    return len(queries)
+
+
+def _submissions(*, plan, period, creator, count):
+    for city in Region.objects.filter(level=Region.Level.CITY).order_by("sort_order")[:count]:
+        Submission.objects.get_or_create(plan=plan, period=period, region=city, defaults={"created_by": creator})
+
+
+def test_the_list_costs_the_same_for_2_and_8_submissions(plan, period, coordinator):
+    _submissions(plan=plan, period=period, creator=coordinator, count=2)
+    small = _count(coordinator, f"{API}/submissions/")
+    _submissions(plan=plan, period=period, creator=coordinator, count=8)
+    large = _count(coordinator, f"{API}/submissions/")
+
+    assert Submission.objects.count() == 8
+    assert small == large
+    assert large <= 6
+
+
+def test_the_detail_costs_the_same_for_5_and_20_values(draft, nanjing_reporter):
+    values = full_values(draft)
+    submission_values_put(submission=draft, user=nanjing_reporter, values=values[:5])
+    small = _count(nanjing_reporter, url(draft))
+    submission_values_put(submission=draft, user=nanjing_reporter, values=values[:20])
+    large = _count(nanjing_reporter, url(draft))
+
+    assert draft.values.count() == 20
+    assert small == large
+    assert large <= 8
+
+
+def test_the_history_costs_the_same_however_long_the_trail(draft, nanjing_reporter):
+    values = full_values(draft)
+    submission_values_put(submission=draft, user=nanjing_reporter, values=values[:2])
+    small = _count(nanjing_reporter, url(draft, "history/"))
+    for scale in (2, 3, 4):
+        submission_values_put(submission=draft, user=nanjing_reporter, values=full_values(draft, scale=scale)[:20])
+    large = _count(nanjing_reporter, url(draft, "history/"))
+
+    assert small == large
+    assert large <= 9
+
+
+def test_what_is_due_costs_the_same_for_one_and_many_quarters(plan, nanjing_reporter, time_machine):
+    from reporting.services.periods import period_ensure, periods_ensure_range
+
+    time_machine.move_to(date(2026, 1, 5))
+    period_ensure(year=2025, quarter=4)
+    small = _count(nanjing_reporter, f"{API}/due/")
+    periods_ensure_range(first_year=2019, last_year=2025)
+    large = _count(nanjing_reporter, f"{API}/due/")
+
+    assert small == large
+    assert large <= 7
