@@ -1,7 +1,7 @@
 """`/api/v1/`: one router gathering each app's viewsets, plus the OpenAPI schema and its docs UI."""
 
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
 from indicators import api as indicators_api
@@ -18,7 +18,7 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's start-up script as a file: the CSP (script-src 'self') blocks inline ones.
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    # No ReDoc: its template loads fonts from a CDN, and the portal must work with no internet.
     *accounts_api.urlpatterns,
     path("", include(router.urls)),
 ]
