@@ -13,6 +13,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Q
@@ -62,6 +63,12 @@ from reporting.services.xlsx import XLSX_CONTENT_TYPE, submission_template_build
 S = Submission.Status
 RECENT_PERIODS = 4
 QUEUE_PAGE_SIZE = 50
+
+
+class AuthenticatedRequest(HttpRequest):
+    """What `login_required` guarantees to every view here."""
+
+    user: User
 
 
 def _submissions(request: HttpRequest):
@@ -181,7 +188,7 @@ def _due_rows(user: Any, today: datetime.date) -> tuple[list[DueRow], bool]:
 
 @login_required
 @require_GET
-def due(request: HttpRequest) -> HttpResponse:
+def due(request: AuthenticatedRequest) -> HttpResponse:
     today = timezone.localdate()
     rows, many_plans = _due_rows(request.user, today)
     scope = user_scope(user=request.user)
@@ -201,7 +208,7 @@ def due(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def start(request: HttpRequest) -> HttpResponse:
+def start(request: AuthenticatedRequest) -> HttpResponse:
     form = StartForm(request.POST)
     home = reverse("reporting:due")
     if not form.is_valid():
@@ -324,7 +331,7 @@ def _render_report(
 
 
 @login_required
-def report(request: HttpRequest, public_id: Any) -> HttpResponse:
+def report(request: AuthenticatedRequest, public_id: Any) -> HttpResponse:
     submission = _get_submission(request, public_id)
     if request.method == "GET":
         return _render_report(request, submission)
@@ -375,7 +382,7 @@ def report(request: HttpRequest, public_id: Any) -> HttpResponse:
 
 @login_required
 @require_POST
-def evidence_upload(request: HttpRequest, public_id: Any) -> HttpResponse:
+def evidence_upload(request: AuthenticatedRequest, public_id: Any) -> HttpResponse:
     submission = _get_submission(request, public_id)
     form = EvidenceForm(request.POST, request.FILES)
     if not form.is_valid():
@@ -403,7 +410,7 @@ def evidence_upload(request: HttpRequest, public_id: Any) -> HttpResponse:
 
 @login_required
 @require_GET
-def evidence_download(request: HttpRequest, public_id: Any, evidence_id: int) -> FileResponse:
+def evidence_download(request: AuthenticatedRequest, public_id: Any, evidence_id: int) -> FileResponse:
     submission = _get_submission(request, public_id)
     evidence = get_object_or_404(Evidence, submission=submission, pk=evidence_id, removed_at__isnull=True)
     path = evidence_path(evidence)
@@ -416,7 +423,7 @@ def evidence_download(request: HttpRequest, public_id: Any, evidence_id: int) ->
 
 @login_required
 @require_POST
-def evidence_delete(request: HttpRequest, public_id: Any, evidence_id: int) -> HttpResponse:
+def evidence_delete(request: AuthenticatedRequest, public_id: Any, evidence_id: int) -> HttpResponse:
     submission = _get_submission(request, public_id)
     evidence = get_object_or_404(Evidence, submission=submission, pk=evidence_id, removed_at__isnull=True)
     form = EvidenceRemoveForm(request.POST)
@@ -441,7 +448,7 @@ def evidence_delete(request: HttpRequest, public_id: Any, evidence_id: int) -> H
 
 @login_required
 @require_GET
-def template_xlsx(request: HttpRequest, public_id: Any) -> HttpResponse:
+def template_xlsx(request: AuthenticatedRequest, public_id: Any) -> HttpResponse:
     submission = _get_submission(request, public_id)
     content = submission_template_build(submission=submission)
     filename = f"填报模板-{submission.reporter_name}-{submission.period.code}-v{submission.version}.xlsx"
@@ -454,7 +461,7 @@ def template_xlsx(request: HttpRequest, public_id: Any) -> HttpResponse:
 
 @login_required
 @require_POST
-def upload_xlsx(request: HttpRequest, public_id: Any) -> HttpResponse:
+def upload_xlsx(request: AuthenticatedRequest, public_id: Any) -> HttpResponse:
     submission = _get_submission(request, public_id)
     form = XlsxUploadForm(request.POST, request.FILES)
     if not form.is_valid():
@@ -500,7 +507,7 @@ class QueueRow:
 
 @login_required
 @require_GET
-def review(request: HttpRequest) -> HttpResponse:
+def review(request: AuthenticatedRequest) -> HttpResponse:
     scope = user_scope(user=request.user)
     coordinator = scope.has(Role.COORDINATOR)
     sees_all = scope.sees_everything
@@ -543,7 +550,9 @@ def review(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _review_action(request: HttpRequest, public_id: Any, *, needs_reason: bool, call: Any, done: str) -> HttpResponse:
+def _review_action(
+    request: AuthenticatedRequest, public_id: Any, *, needs_reason: bool, call: Any, done: str
+) -> HttpResponse:
     submission = _get_submission(request, public_id)
     form = ReasonForm(request.POST) if needs_reason else VersionForm(request.POST)
     default = reverse("reporting:review")
@@ -570,7 +579,7 @@ def _review_action(request: HttpRequest, public_id: Any, *, needs_reason: bool, 
 
 @login_required
 @require_POST
-def city_approve(request: HttpRequest, public_id: Any) -> HttpResponse:
+def city_approve(request: AuthenticatedRequest, public_id: Any) -> HttpResponse:
     return _review_action(
         request, public_id, needs_reason=False, call=submission_city_approve, done=_("%(name)s 已通过市级审核。")
     )
@@ -578,7 +587,7 @@ def city_approve(request: HttpRequest, public_id: Any) -> HttpResponse:
 
 @login_required
 @require_POST
-def confirm(request: HttpRequest, public_id: Any) -> HttpResponse:
+def confirm(request: AuthenticatedRequest, public_id: Any) -> HttpResponse:
     return _review_action(
         request, public_id, needs_reason=False, call=submission_confirm, done=_("%(name)s 已省级确认。")
     )
@@ -586,7 +595,7 @@ def confirm(request: HttpRequest, public_id: Any) -> HttpResponse:
 
 @login_required
 @require_POST
-def return_(request: HttpRequest, public_id: Any) -> HttpResponse:
+def return_(request: AuthenticatedRequest, public_id: Any) -> HttpResponse:
     return _review_action(
         request, public_id, needs_reason=True, call=submission_return, done=_("%(name)s 已退回填报单位。")
     )
@@ -594,7 +603,7 @@ def return_(request: HttpRequest, public_id: Any) -> HttpResponse:
 
 @login_required
 @require_POST
-def reopen(request: HttpRequest, public_id: Any) -> HttpResponse:
+def reopen(request: AuthenticatedRequest, public_id: Any) -> HttpResponse:
     return _review_action(
         request, public_id, needs_reason=True, call=submission_reopen, done=_("%(name)s 已重新打开。")
     )
@@ -664,7 +673,7 @@ def _diffs(records: list[Any], tracked: tuple[str, ...], label: Any, model: Any)
 
 @login_required
 @require_GET
-def history(request: HttpRequest, public_id: Any) -> HttpResponse:
+def history(request: AuthenticatedRequest, public_id: Any) -> HttpResponse:
     submission = _get_submission(request, public_id)
     if not request.user.has_perm("reporting.view_history", submission):
         raise Http404
