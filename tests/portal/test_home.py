@@ -236,3 +236,18 @@ def test_pages_need_no_inline_style_or_script_under_the_csp(client):
     assert " style=" not in html
     assert "<script" not in html
     assert finders.find("portal/portal.css") is not None
+
+
+def test_an_english_browser_still_gets_chinese_until_the_user_switches(client, plan):
+    response = client.get("/", HTTP_ACCEPT_LANGUAGE="en-US,en;q=0.9")
+    assert '<html lang="zh-hans"' in response.content.decode()
+    client.post("/i18n/setlang/", {"language": "en", "next": "/"})
+    response = client.get("/", HTTP_ACCEPT_LANGUAGE="zh-CN")
+    assert '<html lang="en"' in response.content.decode()
+
+
+def test_api_errors_follow_accept_language(client):
+    zh = client.get("/api/v1/plans/", HTTP_ACCEPT_LANGUAGE="zh-hans").json()
+    en = client.get("/api/v1/plans/", HTTP_ACCEPT_LANGUAGE="en").json()
+    assert set(zh) == set(en) == {"message", "errors"}
+    assert zh["message"] != en["message"]
