@@ -431,3 +431,37 @@ def test_due_list_query_count_does_not_grow_with_periods_and_submissions(
         "2025Q4", "2025Q3", "2025Q2", "2025Q1", "2024Q4", "2024Q3", "2024Q2", "2024Q1",
     ]  # fmt: skip
     assert len(many) == len(few), [q["sql"] for q in many.captured_queries]
+
+
+def test_body_reporter_fills_a_milestone_through_the_form(client, plan, period, edu_body, edu_reporter, today):
+    submission, _ = submission_create(user=edu_reporter, plan=plan, period=period, body=edu_body)
+    milestone = first_of_kind(submission, Indicator.Kind.MILESTONE)
+    client.force_login(edu_reporter)
+    page = client.get(_url("report", submission)).content.decode()
+    assert f'<select name="v-{milestone.code}-done"' in page
+    assert f'type="date" name="v-{milestone.code}-done_on"' in page
+    assert f'name="v-{milestone.code}-value"' not in page
+    data = _form_data(submission, [{"indicator": milestone.code, "done": True, "done_on": "2025-11-03"}])
+    assert client.post(_url("report", submission), data).status_code == 302
+    value = DataValue.objects.get(submission=submission, indicator=milestone)
+    assert (value.done, value.done_on) == (True, datetime(2025, 11, 3).date())
+
+    saved = Submission.objects.get(pk=submission.pk)
+    data = _form_data(saved, [{"indicator": milestone.code, "done": True, "done_on": ""}])
+    response = client.post(_url("report", submission), {**data, "action": "submit"})
+    assert response.status_code == 400
+    assert response.context["form"].errors[f"v-{milestone.code}-done_on"] == ["已完成的事项须填写完成日期。"]
+
+
+def test_posts_without_a_csrf_token_are_refused(draft, nanjing_reporter):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(nanjing_reporter)
+    stock = first_of_kind(draft, Indicator.Kind.STOCK)
+    before = _state(draft)
+    assert (
+        client.post(_url("report", draft), _form_data(draft, [{"indicator": stock.code, "value": "1"}])).status_code
+        == 403
+    )
+    assert _state(draft) == before
