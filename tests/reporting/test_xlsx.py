@@ -356,3 +356,21 @@ def test_full_values_fixture_survives_a_template_round_trip(client, filled, nanj
     )
     assert (result.values.created, result.values.updated, result.values.unchanged) == (0, 0, len(full_values(filled)))
     assert _state(filled) == before
+
+
+def test_entity_expansion_in_a_sheet_is_refused(filled, nanjing_reporter):
+    bomb = (
+        '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;">]>'
+        '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+        '<row r="1"><c r="A1" t="inlineStr"><is><t>&lol2;</t></is></c></row></sheetData></worksheet>'
+    )
+    source = zipfile.ZipFile(io.BytesIO(submission_template_build(submission=filled)))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for item in source.infolist():
+            archive.writestr(item, bomb if item.filename == "xl/worksheets/sheet2.xml" else source.read(item))
+    before = _state(filled)
+    with pytest.raises(ValidationError) as caught:
+        submission_xlsx_import(submission=filled, user=nanjing_reporter, file=io.BytesIO(out.getvalue()))
+    assert caught.value.message_dict == {"file": ["无法读取该文件：文件已损坏或不是本系统的填报模板。"]}
+    assert _state(filled) == before
