@@ -253,9 +253,12 @@ def _slice(
                 }
                 expected_count = len(expected)
             else:
-                reported = sorted(cities[r] for r in acc.reported if r in cities)
+                # Reported means data for this period; a carried city is listed as carried, and as
+                # pending too when its new submission is waiting for review.
+                fresh = {r for r in acc.reported if r not in acc.carried}
+                reported = sorted(cities[r] for r in fresh if r in cities)
                 carried = {cities[r]: p for r, p in acc.carried.items() if r in cities}
-                waiting = sorted(cities[r] for r in pending if r in cities and r not in acc.reported)
+                waiting = sorted(cities[r] for r in pending if r in cities and r not in fresh)
                 missing = sorted(code for r, code in cities.items() if r not in acc.reported and r not in pending)
                 coverage = {
                     "expected": len(cities),
@@ -279,7 +282,7 @@ def _slice(
                     denominator=acc.denominator,
                     done_count=acc.done,
                     expected_count=expected_count,
-                    reported_count=len(acc.reported),
+                    reported_count=len(acc.reported) - len(acc.carried),
                     carried_count=len(acc.carried),
                     coverage=coverage,
                     rule_version=RULE_VERSION,
@@ -300,8 +303,10 @@ def rollup_period(*, plan_id: int, period_id: int) -> RollupSummary:
             return summary
         indicators = {i.pk: i for i in Indicator.objects.filter(plan=plan, is_active=True)}
         cities = dict(Region.objects.filter(parent=province, level=Region.Level.CITY).values_list("id", "code"))
-        later = Period.objects.filter(year=period.year, quarter__gte=period.quarter).order_by("quarter")
-        for each in later:
+        # Later quarters of the year include this one in their year-to-date; quarters that have not
+        # ended yet get no figures (carrying a stock into an unfinished quarter would invent data).
+        later = Period.objects.filter(year=period.year, quarter__gt=period.quarter, end__lt=timezone.localdate())
+        for each in [period, *later.order_by("quarter")]:
             figures: list[Figure] = []
             for basis in (Figure.Basis.OFFICIAL, Figure.Basis.PREVIEW):
                 figures += _slice(

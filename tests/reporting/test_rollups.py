@@ -76,7 +76,9 @@ def test_stock_is_carried_one_quarter_and_the_coverage_says_so(plan, cities, use
     figure = _province(plan, "high-skill-workers", q4)
     assert figure.value == Decimal(8100)
     assert figure.coverage["carried"] == {cities[1].code: "2025Q3"}
-    assert figure.carried_count == 1
+    assert (figure.carried_count, figure.reported_count) == (1, 1)
+    assert figure.coverage["reported"] == [cities[0].code]
+    assert cities[1].code not in figure.coverage["missing"]
     # Never more than one quarter: Q1 of the next year does not carry Q3's value.
     q1 = period_ensure(year=2026, quarter=1)
     rollup_period(plan_id=plan.pk, period_id=q1.pk)

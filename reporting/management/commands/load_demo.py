@@ -19,9 +19,10 @@ from measures.models import Plan, Region, ResponsibleBody
 from portal.accounts.backends import DEMO_GROUP
 from portal.accounts.models import Role
 from portal.accounts.services import membership_grant
-from reporting.models import DataValue, Narrative, Submission, Transition
+from reporting.models import DataValue, Figure, Narrative, Submission, Transition
 from reporting.selectors import indicators_expected, measures_for_narrative
 from reporting.services.periods import periods_ensure_range
+from reporting.services.rollups import rollup_everything
 
 # Published on purpose: the demo accounts only log in while DEBUG is on (PortalModelBackend).
 DEMO_PASSWORD = "Demo-Jiangsu-2026"  # noqa: S105
@@ -63,6 +64,10 @@ class Command(BaseCommand):
             rng = random.Random(options["seed"])  # noqa: S311
             created = self._data(plan=plan, users=users, rng=rng)
         self.stdout.write(self.style.SUCCESS(f"Demo data: {created} new submissions (all figures synthetic)."))
+        if created or not Figure.objects.filter(plan=plan).exists():
+            # Build the province figures now, so the dashboards have something to show straight away.
+            rebuilt = rollup_everything()
+            self.stdout.write(f"Rolled up {len(rebuilt['rebuilt'])} plan-years of figures.")
         self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}), refused whenever DEBUG is off:")
         for username, _role, _scope, label in DEMO_ACCOUNTS:
             self.stdout.write(f"  {username:24} {label}")
