@@ -157,3 +157,25 @@ def completeness(*, plan: Plan, periods: list[Period]) -> dict:
             "confirmed": sum(1 for c in done if c.status == "confirmed"),
         }
     return {"reporters": cities, "periods": periods, "cells": cells, "summary": summary}
+
+
+def figures_visible_to(*, user, plan: Plan) -> QuerySet[Figure]:
+    """Figures a user may read. Everyone signed in reads official province figures; city-level official
+    figures go to the province's roles (coordinators, auditors, body reporters) and to a city's own people
+    for their city; the preview basis (not yet confirmed by the province) only to coordinators and auditors."""
+    from django.db.models import Q
+
+    from portal.accounts.models import Role
+    from portal.accounts.selectors import user_scope
+
+    scope = user_scope(user=user)
+    base = Figure.objects.filter(plan=plan).select_related("indicator", "region", "period")
+    if scope.sees_everything:
+        return base
+    visible = Q(basis=Figure.Basis.OFFICIAL, region__level=Region.Level.PROVINCE)
+    if scope.has(Role.BODY_REPORTER):
+        visible |= Q(basis=Figure.Basis.OFFICIAL)
+    own = scope.cities(Role.CITY_REPORTER, Role.CITY_REVIEWER)
+    if own:
+        visible |= Q(basis=Figure.Basis.OFFICIAL, region_id__in=own)
+    return base.filter(visible)

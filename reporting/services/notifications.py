@@ -210,3 +210,10 @@ def notifications_email_pending(*, batch: int = 200) -> int:
             row.emailed_at = timezone.now()
         Notification.objects.bulk_update(rows, ["emailed_at"])
     return sent
+
+
+def notification_mark_read(*, notification: Notification) -> Notification:
+    if notification.read_at is None:
+        notification.read_at = timezone.now()
+        notification.save(update_fields=["read_at"])
+    return notification

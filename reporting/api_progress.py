@@ -1,0 +1,282 @@
+"""Read-only REST endpoints for progress: rolled-up figures with their coverage, the status grid of
+targets and measures, completeness of reporting, and the user's in-app notifications."""
+
+from typing import Any
+
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from measures.models import Plan
+from reporting.api import errors
+from reporting.models import Figure, Notification, Period
+from reporting.selectors import period_current, period_get_by_code
+from reporting.selectors.progress import completeness, figures_visible_to, plan_status
+from reporting.services.notifications import notification_mark_read
+from reporting.status import STATUS_LABELS
+
+PLAN = OpenApiParameter(
+    "plan", OpenApiTypes.STR, description="方案代码，默认第一个方案 · Plan code (default: the first)"
+)
+PERIOD = OpenApiParameter("period", OpenApiTypes.STR, description="如 2025Q4，默认最近结束的季度 · e.g. 2025Q4")
+
+
+def _plan(request: Request) -> Plan:
+    code = request.query_params.get("plan")
+    if code:
+        return get_object_or_404(Plan, code=code)
+    plan = Plan.objects.order_by("issued_on", "code").first()
+    if plan is None:
+        raise ValidationError({"plan": ["尚未加载任何方案。"]})
+    return plan
+
+
+def _period(request: Request) -> Period:
+    code = request.query_params.get("period")
+    period = period_get_by_code(code=code) if code else period_current()
+    if period is None:
+        raise ValidationError(
+            {"period": [f"未知的填报期“{(code or '')[:16]}”，格式如 2025Q4。" if code else "尚无已结束的季度。"]}
+        )
+    return period
+
+
+class FigureSerializer(serializers.ModelSerializer):
+    indicator = serializers.CharField(source="indicator.code")
+    indicator_name = serializers.CharField(source="indicator.name")
+    unit = serializers.CharField(source="indicator.unit")
+    region = serializers.CharField(source="region.code")
+    region_name = serializers.CharField(source="region.name")
+    period = serializers.CharField(source="period.code")
+
+    class Meta:
+        model = Figure
+        fields = [
+            "indicator", "indicator_name", "unit", "region", "region_name", "period", "span", "basis",
+            "value", "numerator", "denominator", "done_count", "expected_count", "reported_count",
+            "carried_count", "coverage", "rule_version", "computed_at",
+        ]  # fmt: skip
+
+
+class FigureFilterSerializer(serializers.Serializer):
+    indicator = serializers.CharField(required=False)
+    region = serializers.CharField(required=False)
+    span = serializers.ChoiceField(choices=Figure.Span.choices, required=False)
+    basis = serializers.ChoiceField(choices=Figure.Basis.choices, required=False)
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="汇总数据及其覆盖情况 · Rolled-up figures with coverage",
+        parameters=[
+            PLAN,
+            PERIOD,
+            OpenApiParameter("indicator", OpenApiTypes.STR, description="指标代码 · Indicator code"),
+            OpenApiParameter("region", OpenApiTypes.STR, description="行政区划代码 · Region code"),
+            OpenApiParameter("span", OpenApiTypes.STR, enum=["quarter", "ytd"]),
+            OpenApiParameter("basis", OpenApiTypes.STR, enum=["official", "preview"]),
+        ],
+        responses={200: FigureSerializer(many=True), **errors(400, 401, 404)},
+    )
+)
+class FigureViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = FigureSerializer
+    queryset = Figure.objects.none()
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Figure.objects.none()
+        filters = FigureFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        data = filters.validated_data
+        queryset = figures_visible_to(user=self.request.user, plan=_plan(self.request)).filter(
+            period=_period(self.request)
+        )
+        if "indicator" in data:
+            queryset = queryset.filter(indicator__code=data["indicator"])
+        if "region" in data:
+            queryset = queryset.filter(region__code=data["region"])
+        if "span" in data:
+            queryset = queryset.filter(span=data["span"])
+        queryset = queryset.filter(basis=data.get("basis", Figure.Basis.OFFICIAL))
+        return queryset.order_by("indicator__measure__number", "indicator__sort_order", "region__sort_order", "span")
+
+
+class JudgementSerializer(serializers.Serializer):
+    target = serializers.CharField()
+    indicator = serializers.CharField()
+    measure = serializers.IntegerField()
+    clause = serializers.CharField()
+    comparator = serializers.CharField()
+    target_value = serializers.DecimalField(max_digits=24, decimal_places=4)
+    per_year = serializers.BooleanField()
+    deadline = serializers.DateField(allow_null=True)
+    deadline_assumed = serializers.BooleanField()
+    status = serializers.CharField()
+    status_label = serializers.CharField()
+    actual = serializers.DecimalField(max_digits=24, decimal_places=6, allow_null=True)
+    expected = serializers.DecimalField(max_digits=24, decimal_places=6, allow_null=True)
+    gap = serializers.DecimalField(max_digits=24, decimal_places=6, allow_null=True)
+    needed_per_quarter = serializers.DecimalField(max_digits=24, decimal_places=6, allow_null=True)
+    projected = serializers.DecimalField(max_digits=24, decimal_places=6, allow_null=True)
+    reported_count = serializers.IntegerField(allow_null=True)
+    expected_count = serializers.IntegerField(allow_null=True)
+
+
+class MeasureStatusSerializer(serializers.Serializer):
+    number = serializers.IntegerField()
+    title = serializers.CharField()
+    title_en = serializers.CharField()
+    status = serializers.CharField()
+    status_label = serializers.CharField()
+
+
+class ProgrammeStatusSerializer(serializers.Serializer):
+    number = serializers.IntegerField()
+    title = serializers.CharField()
+    title_en = serializers.CharField()
+    status = serializers.CharField()
+    status_label = serializers.CharField()
+    measures = MeasureStatusSerializer(many=True)
+
+
+class StatusSerializer(serializers.Serializer):
+    period = serializers.CharField()
+    programmes = ProgrammeStatusSerializer(many=True)
+    targets = JudgementSerializer(many=True)
+
+
+def _q(value: Any) -> Any:
+    return None if value is None else round(value, 6)
+
+
+class StatusViewSet(viewsets.ViewSet):
+    @extend_schema(
+        summary="目标进度与举措状态 · Target status and the measure grid",
+        parameters=[PLAN, PERIOD],
+        responses={200: StatusSerializer, **errors(400, 401, 404)},
+    )
+    def list(self, request: Request) -> Response:
+        plan, period = _plan(request), _period(request)
+        grid = plan_status(plan=plan, period=period)
+        targets = [item for p in grid for m in p.measures for item in m.targets]
+        payload = {
+            "period": period.code,
+            "programmes": [
+                {
+                    "number": p.programme.number,
+                    "title": p.programme.title,
+                    "title_en": p.programme.title_en,
+                    "status": p.status.value,
+                    "status_label": str(STATUS_LABELS[p.status]),
+                    "measures": [
+                        {
+                            "number": m.measure.number,
+                            "title": m.measure.title,
+                            "title_en": m.measure.title_en,
+                            "status": m.status.value,
+                            "status_label": str(STATUS_LABELS[m.status]),
+                        }
+                        for m in p.measures
+                    ],
+                }
+                for p in grid
+            ],
+            "targets": [
+                {
+                    "target": t.target.code,
+                    "indicator": t.target.indicator.code,
+                    "measure": t.target.indicator.measure.number,
+                    "clause": t.target.clause,
+                    "comparator": t.target.comparator,
+                    "target_value": t.target.value,
+                    "per_year": t.target.per_year,
+                    "deadline": t.judgement.deadline,
+                    "deadline_assumed": t.judgement.deadline_assumed,
+                    "status": t.judgement.status.value,
+                    "status_label": str(STATUS_LABELS[t.judgement.status]),
+                    "actual": _q(t.judgement.actual),
+                    "expected": _q(t.judgement.expected),
+                    "gap": _q(t.judgement.gap),
+                    "needed_per_quarter": _q(t.judgement.needed_per_quarter),
+                    "projected": _q(t.judgement.projected),
+                    "reported_count": t.figure.reported_count if t.figure else None,
+                    "expected_count": t.figure.expected_count if t.figure else None,
+                }
+                for t in targets
+            ],
+        }
+        return Response(StatusSerializer(payload).data)
+
+
+class CompletenessRowSerializer(serializers.Serializer):
+    period = serializers.CharField()
+    expected = serializers.IntegerField()
+    received = serializers.IntegerField()
+    on_time = serializers.IntegerField()
+    late = serializers.IntegerField()
+    missing = serializers.IntegerField()
+    confirmed = serializers.IntegerField()
+
+
+class CompletenessViewSet(viewsets.ViewSet):
+    @extend_schema(
+        summary="填报完整性与及时性 · Completeness and timeliness by quarter",
+        parameters=[PLAN, OpenApiParameter("year", OpenApiTypes.INT, description="年度 · Year")],
+        responses={200: CompletenessRowSerializer(many=True), **errors(400, 401, 404)},
+    )
+    def list(self, request: Request) -> Response:
+        plan = _plan(request)
+        year_text = request.query_params.get("year")
+        if year_text is not None and not year_text.isdigit():
+            raise ValidationError({"year": ["年度应为整数。"]})
+        year = int(year_text) if year_text else timezone.localdate().year
+        periods = list(Period.objects.filter(year=year, end__lt=timezone.localdate()).order_by("quarter"))
+        table = completeness(plan=plan, periods=periods)
+        rows = [{"period": p.code, **table["summary"][p.pk]} for p in periods]
+        return Response(CompletenessRowSerializer(rows, many=True).data)
+
+
+class NotificationSerializer(serializers.ModelSerializer):
+    period = serializers.CharField(source="period.code")
+
+    class Meta:
+        model = Notification
+        fields = ["id", "kind", "period", "title", "message", "created_at", "read_at"]
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="我的通知 · My notifications", responses={200: NotificationSerializer(many=True), **errors(401)}
+    ),
+    read=extend_schema(
+        summary="标记为已读 · Mark as read", request=None, responses={200: NotificationSerializer, **errors(401, 404)}
+    ),
+)
+class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    serializer_class = NotificationSerializer
+    queryset = Notification.objects.none()
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return Notification.objects.none()
+        return Notification.objects.filter(user=self.request.user).select_related("period")
+
+    @action(detail=True, methods=["post"])
+    def read(self, request: Request, pk: str | None = None) -> Response:
+        notification = notification_mark_read(notification=get_object_or_404(self.get_queryset(), pk=pk))
+        return Response(NotificationSerializer(notification).data)
+
+
+routes = [
+    ("figures", FigureViewSet, "figure"),
+    ("status", StatusViewSet, "status"),
+    ("completeness", CompletenessViewSet, "completeness"),
+    ("notifications", NotificationViewSet, "notification"),
+]

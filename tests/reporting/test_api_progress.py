@@ -1,0 +1,92 @@
+"""Progress endpoints: figures with coverage scoped by role, the status grid, completeness, notifications."""
+
+from decimal import Decimal
+
+import pytest
+
+from measures.models import Region
+from reporting.models import DataValue, Notification, Submission
+from reporting.services.periods import period_ensure
+from reporting.services.rollups import rollup_period
+
+
+@pytest.fixture
+def rolled(plan, user):
+    period = period_ensure(year=2025, quarter=4)
+    indicator = plan.indicators.get(code="apprentices-trained")
+    cities = list(Region.objects.filter(level="city").order_by("sort_order"))
+    for index, city in enumerate(cities[:3]):
+        status = "confirmed" if index < 2 else "city_approved"
+        s = Submission.objects.create(plan=plan, period=period, region=city, status=status, created_by=user)
+        DataValue.objects.create(submission=s, indicator=indicator, value=Decimal(10 * (index + 1)), updated_by=user)
+    rollup_period(plan_id=plan.pk, period_id=period.pk)
+    return period
+
+
+def _rows(client, **params):
+    response = client.get("/api/v1/figures/", {"period": "2025Q4", "indicator": "apprentices-trained", **params})
+    assert response.status_code == 200, response.json()
+    return {(r["region"], r["span"], r["basis"]): r for r in response.json()["results"]}
+
+
+def test_province_figure_says_how_many_cities_are_in_it(rolled, client_for, coordinator):
+    rows = _rows(client_for(coordinator), span="quarter")
+    province = rows[("320000", "quarter", "official")]
+    assert Decimal(province["value"]) == Decimal(30)
+    assert (province["reported_count"], province["expected_count"]) == (2, 13)
+    assert province["coverage"]["pending"] == ["320300"]
+    assert len(province["coverage"]["missing"]) == 10
+
+
+def test_city_reporter_sees_province_and_own_city_only(rolled, client_for, nanjing_reporter, coordinator):
+    mine = _rows(client_for(nanjing_reporter))
+    assert {region for region, _span, _basis in mine} == {"320000", "320100"}
+    assert _rows(client_for(nanjing_reporter), basis="preview") == {}
+    preview = _rows(client_for(coordinator), basis="preview", span="quarter")
+    assert Decimal(preview[("320000", "quarter", "preview")]["value"]) == Decimal(60)
+
+
+def test_outsider_sees_only_official_province_figures(rolled, api_client):
+    assert {region for region, _span, _basis in _rows(api_client)} == {"320000"}
+
+
+def test_figures_need_login_and_valid_filters(rolled, client, client_for, coordinator):
+    assert client.get("/api/v1/figures/").status_code in (401, 403)
+    response = client_for(coordinator).get("/api/v1/figures/", {"period": "2025Q9"})
+    assert response.status_code == 400
+    assert "period" in response.json()["errors"]
+    response = client_for(coordinator).get("/api/v1/figures/", {"period": "2025Q4", "span": "decade"})
+    assert response.status_code == 400
+    assert "span" in response.json()["errors"]
+
+
+def test_figure_list_queries_do_not_grow(rolled, client_for, coordinator, django_assert_max_num_queries):
+    client = client_for(coordinator)
+    client.get("/api/v1/figures/", {"period": "2025Q4"})
+    with django_assert_max_num_queries(8):
+        response = client.get("/api/v1/figures/", {"period": "2025Q4", "limit": 500})
+    assert response.json()["count"] > 100
+
+
+def test_status_grid_has_every_measure(rolled, client_for, auditor):
+    body = client_for(auditor).get("/api/v1/status/", {"period": "2025Q4"}).json()
+    assert [p["number"] for p in body["programmes"]] == [1, 2, 3, 4, 5]
+    assert sorted(m["number"] for p in body["programmes"] for m in p["measures"]) == list(range(1, 24))
+    assert {t["target"] for t in body["targets"]} >= {"high-skill-workers-per-10000-800-by-2020"}
+
+
+def test_completeness_by_quarter(rolled, client_for, coordinator):
+    body = client_for(coordinator).get("/api/v1/completeness/", {"year": 2025}).json()
+    q4 = next(row for row in body if row["period"] == "2025Q4")
+    assert (q4["expected"], q4["received"], q4["confirmed"], q4["missing"]) == (13, 3, 2, 10)
+
+
+def test_notifications_are_private_and_can_be_marked_read(client_for, nanjing_reporter, suzhou_reporter, period):
+    note = Notification.objects.create(
+        user=nanjing_reporter, kind="reminder", period=period, dedupe_key="k1", title="提醒", message="请填报"
+    )
+    assert client_for(suzhou_reporter).get("/api/v1/notifications/").json()["count"] == 0
+    assert client_for(suzhou_reporter).post(f"/api/v1/notifications/{note.pk}/read/").status_code == 404
+    response = client_for(nanjing_reporter).post(f"/api/v1/notifications/{note.pk}/read/")
+    assert response.status_code == 200
+    assert response.json()["read_at"] is not None
