@@ -210,7 +210,8 @@ def test_permission_matrix(endpoint, row, request, world, period):
                 _prepare(state, submission, period)
                 response = _call(endpoint, client, submission, evidence)
                 cells.append(response.status_code)
-                response.close()
+                if response.streaming:
+                    b"".join(response.streaming_content)  # closes the evidence file
                 transaction.set_rollback(True)
         actual[role] = tuple(cells) if _targets_a_submission(endpoint) else cells[0]
     assert actual == expected
