@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
@@ -83,8 +83,15 @@ class Command(BaseCommand):
                 user = user_model.objects.create_user(username=username, password=DEMO_PASSWORD)
                 user.groups.add(group)
             if role == Role.ADMIN and not user.is_staff:
+                # The system administrator manages accounts and roles in the admin, and nothing else.
                 user.is_staff = True
                 user.save(update_fields=["is_staff"])
+                user.user_permissions.add(
+                    *Permission.objects.filter(
+                        content_type__app_label__in=["auth", "accounts"],
+                        codename__regex=r"^(add|change|view)_(user|membership)$",
+                    )
+                )
             region = Region.objects.filter(name=scope, level=Region.Level.CITY).first() if scope else None
             body = ResponsibleBody.objects.filter(name=scope).first() if scope else None
             if role in (Role.CITY_REPORTER, Role.CITY_REVIEWER) and region is None:

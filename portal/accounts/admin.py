@@ -1,0 +1,36 @@
+"""Accounts in the admin: the system administrator manages users and their memberships (roles and
+scopes), with the history of every membership change visible."""
+
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
+from simple_history.admin import SimpleHistoryAdmin
+
+from portal.accounts.models import Membership
+
+User = get_user_model()
+
+
+class MembershipInline(admin.TabularInline):
+    model = Membership
+    extra = 0
+    fields = ["role", "region", "body", "valid_from", "valid_to"]
+    autocomplete_fields: list[str] = []
+    fk_name = "user"
+
+
+@admin.register(Membership)
+class MembershipAdmin(SimpleHistoryAdmin):
+    list_display = ["user", "role", "region", "body", "valid_from", "valid_to"]
+    list_filter = ["role", "region", "body"]
+    search_fields = ["user__username", "region__name", "body__name"]
+    list_select_related = ["user", "region", "body"]
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class PortalUserAdmin(UserAdmin):
+    inlines = [MembershipInline]
+    list_display = ["username", "email", "is_active", "is_staff", "last_login"]
