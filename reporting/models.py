@@ -410,3 +410,106 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+# --- Supervision reports (督查): immutable as-of snapshots and the export log ---
+
+
+class ReportSnapshot(models.Model):
+    """The figures a supervision report states, frozen at a cut-off time.
+
+    `content` holds the figures themselves (not references to live rows): confirmed values, the rollups
+    and the judgements as they stood at `cut_off` under `rule_version`. A report regenerated from the same
+    snapshot states the same figures even after a value is reopened and revised; comparing two snapshots
+    shows what changed. Written once by the export service and never updated."""
+
+    class Span(models.TextChoices):
+        QUARTER = "quarter", _("季度")
+        YEAR = "year", _("年度")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+", verbose_name=_("方案"))
+    # The quarter the report stands at: the quarter itself, or the latest ended quarter of the year.
+    period = models.ForeignKey(Period, on_delete=models.PROTECT, related_name="+", verbose_name=_("填报期"))
+    span = models.CharField(_("报告期类型"), max_length=8, choices=Span.choices)
+    scope = models.JSONField(_("范围"), default=dict, blank=True)
+    # Whose view of the data it is: everything (auditors, coordinators), one city's, or some bodies'.
+    audience = models.JSONField(_("数据可见范围"), default=dict, blank=True)
+    cut_off = models.DateTimeField(_("数据截止时间"))
+    rule_version = models.CharField(_("汇总规则版本"), max_length=16)
+    content = models.JSONField(_("报告内容"))
+    content_sha256 = models.CharField(_("内容 SHA-256"), max_length=64)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("创建人")
+    )
+    created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("报告快照")
+        verbose_name_plural = _("报告快照")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["plan", "period", "span"], name="snapshot_plan_period")]
+
+    def __str__(self) -> str:
+        return f"{self.period} {self.get_span_display()} @ {self.cut_off:%Y-%m-%d %H:%M}"
+
+
+class ExportJob(models.Model):
+    """One export of a supervision report, and its entry in the export log (who, what scope, which
+    snapshot, when, the file's SHA-256). Large exports are built by a Celery task that moves the row
+    from queued to running to done or failed; small ones are built while the request waits."""
+
+    class Format(models.TextChoices):
+        XLSX = "xlsx", "XLSX"
+        PDF = "pdf", "PDF"
+        CSV = "csv", "CSV"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("排队中")
+        RUNNING = "running", _("生成中")
+        DONE = "done", _("已完成")
+        FAILED = "failed", _("失败")
+
+    class Mode(models.TextChoices):
+        QUEUED = "queued", _("后台任务")
+        INLINE = "inline", _("即时生成")
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("导出人")
+    )
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="+", verbose_name=_("方案"))
+    period = models.ForeignKey(Period, on_delete=models.PROTECT, related_name="+", verbose_name=_("填报期"))
+    span = models.CharField(_("报告期类型"), max_length=8, choices=ReportSnapshot.Span.choices)
+    scope = models.JSONField(_("范围"), default=dict, blank=True)
+    format = models.CharField(_("格式"), max_length=8, choices=Format.choices)
+    # CSV only: one part as a single file; empty means a zip with every part.
+    part = models.CharField(_("部分"), max_length=32, blank=True)
+    mode = models.CharField(_("生成方式"), max_length=8, choices=Mode.choices, default=Mode.QUEUED)
+    status = models.CharField(_("状态"), max_length=8, choices=Status.choices, default=Status.QUEUED)
+    snapshot = models.ForeignKey(
+        ReportSnapshot,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="exports",
+        verbose_name=_("报告快照"),
+    )
+    # Relative to settings.PRIVATE_FILES_ROOT (under exports/), never inside the web root.
+    file_path = models.CharField(_("文件路径"), max_length=255, blank=True)
+    sha256 = models.CharField(_("SHA-256"), max_length=64, blank=True)
+    size = models.PositiveBigIntegerField(_("大小（字节）"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("尝试次数"), default=0)
+    error = models.TextField(_("错误信息"), blank=True)
+    created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
+    started_at = models.DateTimeField(_("开始时间"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("完成时间"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("导出记录")
+        verbose_name_plural = _("导出记录")
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["created_by", "created_at"], name="exportjob_user_created")]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} {self.format} {self.status}"
