@@ -22,6 +22,7 @@ from django.db.models import QuerySet
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, serializers, status, viewsets
@@ -142,7 +143,7 @@ def parsed(serializer_class: type[serializers.Serializer], request: Request, **c
 
 
 class ManagesPeriods(permissions.BasePermission):
-    message = "只有协调小组办公室可以管理填报期。"
+    message = gettext_lazy("只有协调小组办公室可以管理填报期。")
 
     def has_permission(self, request: Request, view: Any) -> bool:
         if view.action in ("list", "retrieve"):
@@ -182,7 +183,7 @@ class PeriodViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         summary="修改填报截止日期（协调小组办公室） · Move a period's deadline (coordinators)",
         parameters=[PERIOD_CODE, IDEMPOTENCY_KEY],
         request=PeriodDeadlineSerializer,
-        responses={200: PeriodSerializer, **errors(400, 401, 403, 404, 422)},
+        responses={200: PeriodSerializer, **errors(400, 401, 403, 404, 415, 422)},
     )
     @idempotent
     def partial_update(self, request: Request, code: str | None = None) -> Response:
@@ -209,7 +210,7 @@ class PeriodViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
         summary="重新开放填报期，须说明原因（协调小组办公室） · Reopen a closed period with a reason (coordinators)",
         parameters=[PERIOD_CODE, IDEMPOTENCY_KEY],
         request=ReasonSerializer,
-        responses={200: PeriodSerializer, **errors(400, 401, 403, 404, 409, 422)},
+        responses={200: PeriodSerializer, **errors(400, 401, 403, 404, 409, 415, 422)},
     )
     @action(detail=True, methods=["post"])
     @idempotent
@@ -434,7 +435,7 @@ class SubmissionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             ),
         ],
         request=ReasonSerializer,
-        responses={200: EvidenceWriteResultSerializer, **errors(400, 401, 403, 404, 409)},
+        responses={200: EvidenceWriteResultSerializer, **errors(400, 401, 403, 404, 409, 415)},
     )
     @action(
         detail=True, methods=["get", "delete"], url_path=r"evidence/(?P<evidence_id>[0-9]+)", url_name="evidence-item"
@@ -479,7 +480,7 @@ class SubmissionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         ),
         parameters=[SUBMISSION_ID, IF_MATCH, IDEMPOTENCY_KEY],
         request=WorkflowActionSerializer,
-        responses={200: SubmissionSerializer, **errors(400, 401, 403, 404, 409, 412, 422)},
+        responses={200: SubmissionSerializer, **errors(400, 401, 403, 404, 409, 412, 415, 422)},
     )
     @action(detail=True, methods=["post"])
     @idempotent
@@ -490,7 +491,7 @@ class SubmissionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         "市级审核通过（本市审核员） · City review: approve (the city's reviewer)",
         parameters=[SUBMISSION_ID, IF_MATCH, IDEMPOTENCY_KEY],
         request=WorkflowActionSerializer,
-        responses={200: SubmissionSerializer, **errors(401, 403, 404, 409, 412, 422)},
+        responses={200: SubmissionSerializer, **errors(400, 401, 403, 404, 409, 412, 415, 422)},
     )
     @action(detail=True, methods=["post"], url_path="city-approve", url_name="city-approve")
     @idempotent
@@ -501,7 +502,7 @@ class SubmissionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         "省级确认并锁定（协调小组办公室） · Confirm and lock (coordinators)",
         parameters=[SUBMISSION_ID, IF_MATCH, IDEMPOTENCY_KEY],
         request=WorkflowActionSerializer,
-        responses={200: SubmissionSerializer, **errors(401, 403, 404, 409, 412, 422)},
+        responses={200: SubmissionSerializer, **errors(400, 401, 403, 404, 409, 412, 415, 422)},
     )
     @action(detail=True, methods=["post"])
     @idempotent
@@ -512,7 +513,7 @@ class SubmissionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         "退回报表，须说明原因 · Return with a reason",
         parameters=[SUBMISSION_ID, IF_MATCH, IDEMPOTENCY_KEY],
         request=ReasonedActionSerializer,
-        responses={200: SubmissionSerializer, **errors(400, 401, 403, 404, 409, 412, 422)},
+        responses={200: SubmissionSerializer, **errors(400, 401, 403, 404, 409, 412, 415, 422)},
     )
     @action(detail=True, methods=["post"], url_path="return", url_name="return")
     @idempotent
@@ -523,7 +524,7 @@ class SubmissionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         "重新打开已确认的报表，须说明原因（协调小组办公室） · Reopen a confirmed submission, with a reason",
         parameters=[SUBMISSION_ID, IF_MATCH, IDEMPOTENCY_KEY],
         request=ReasonedActionSerializer,
-        responses={200: SubmissionSerializer, **errors(400, 401, 403, 404, 409, 412, 422)},
+        responses={200: SubmissionSerializer, **errors(400, 401, 403, 404, 409, 412, 415, 422)},
     )
     @action(detail=True, methods=["post"])
     @idempotent

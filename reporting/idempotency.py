@@ -88,11 +88,12 @@ def idempotent(method: Callable[..., Response]) -> Callable[..., Response]:
                 status_code=status.HTTP_400_BAD_REQUEST,
             )
         fingerprint = request_fingerprint(request)
+        user: Any = request.user  # authenticated: the view's permissions ran before this method
         with transaction.atomic():
             try:
                 with transaction.atomic():
                     record = IdempotencyRecord.objects.create(
-                        user=request.user,
+                        user=user,
                         key=key,
                         method=request.method or "",
                         path=request.path[:255],
@@ -101,7 +102,7 @@ def idempotent(method: Callable[..., Response]) -> Callable[..., Response]:
                         response_body={},
                     )
             except IntegrityError:
-                existing = IdempotencyRecord.objects.get(user=request.user, key=key)
+                existing = IdempotencyRecord.objects.get(user=user, key=key)
                 if existing.request_hash != fingerprint:
                     raise _mismatch() from None
                 return _replay(existing)

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, PermissionsMixin
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
@@ -14,7 +14,7 @@ from reporting.models import DataValue, Evidence, Narrative, Period, Submission
 from reporting.selectors import reporters_for_user, submission_list
 
 
-def submission_actions_allowed(*, submission: Submission, user: AbstractBaseUser | AnonymousUser) -> list[str]:
+def submission_actions_allowed(*, submission: Submission, user: PermissionsMixin | AnonymousUser) -> list[str]:
     """What the user may do with the submission now, for buttons and API clients. The services check
     again on every write; this only spares a client from offering what would be refused."""
     status = submission.status
