@@ -23,7 +23,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from common.errors import ApplicationError
 from indicators.models import Indicator
@@ -331,12 +331,11 @@ def _render_report(
 
 
 @login_required
+@require_http_methods(["GET", "POST"])
 def report(request: AuthenticatedRequest, public_id: Any) -> HttpResponse:
     submission = _get_submission(request, public_id)
     if request.method == "GET":
         return _render_report(request, submission)
-    if request.method != "POST":
-        return HttpResponse(status=405, headers={"Allow": "GET, POST"})
 
     form = _build_form(submission, data=request.POST)
     if not form.is_valid():
