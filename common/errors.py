@@ -4,7 +4,7 @@ from rest_framework import status
 class ApplicationError(Exception):
     """An illegal state change (a locked submission, a closed period); the API answers 409 by default."""
 
-    status_code = status.HTTP_409_CONFLICT
+    status_code: int = status.HTTP_409_CONFLICT
 
     def __init__(
         self, message: str, *, errors: dict[str, list[str]] | None = None, status_code: int | None = None

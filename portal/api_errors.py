@@ -41,8 +41,8 @@ def _as_field_errors(detail: Any) -> dict[str, list[str]]:
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
-            detail = {key: [str(m) for err in errs for m in err.messages] for key, errs in exc.error_dict.items()}
-            exc = exceptions.ValidationError(detail=detail)
+            by_field = {key: [str(m) for err in errs for m in err.messages] for key, errs in exc.error_dict.items()}
+            exc = exceptions.ValidationError(detail=by_field)
         else:
             exc = exceptions.ValidationError(detail={"non_field_errors": exc.messages})
     elif isinstance(exc, Http404):
@@ -59,6 +59,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if response is None:
         return None
 
+    errors: dict[str, list[str]]
     if isinstance(exc, exceptions.ValidationError):
         errors = _as_field_errors(exc.detail)
         message = _("提交的数据有误，请按字段修改后重试。")

@@ -266,7 +266,7 @@ class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Notification.objects.none()
-        return Notification.objects.filter(user=self.request.user).select_related("period")
+        return Notification.objects.filter(user_id=self.request.user.pk or 0).select_related("period")
 
     @action(detail=True, methods=["post"])
     def read(self, request: Request, pk: str | None = None) -> Response:

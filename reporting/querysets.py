@@ -1,7 +1,7 @@
 """Query fragments for submissions, kept as documented QuerySet methods so every list, detail page
 and export scopes the same way."""
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import models
 from django.db.models import Q
 
@@ -10,7 +10,7 @@ from portal.accounts.selectors import user_scope
 
 
 class SubmissionQuerySet(models.QuerySet):
-    def visible_to(self, user: AbstractBaseUser | AnonymousUser) -> "SubmissionQuerySet":
+    def visible_to(self, user: User | AnonymousUser) -> "SubmissionQuerySet":
         """Submissions the user may read. Coordinators and auditors read all; a city's reporters and
         reviewers read their city's; a body reporter reads the body's; anyone else reads none.
 

@@ -15,7 +15,6 @@ class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
     fields = ["role", "region", "body", "valid_from", "valid_to"]
-    autocomplete_fields: list[str] = []
     fk_name = "user"
 
 

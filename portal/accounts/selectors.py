@@ -3,7 +3,7 @@
 from dataclasses import dataclass, field
 from datetime import date
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Q
 from django.utils import timezone
 
@@ -32,7 +32,7 @@ class Scope:
         return bool(self.roles & {Role.COORDINATOR, Role.AUDITOR})
 
 
-def memberships_active(*, user: AbstractBaseUser | AnonymousUser, on: date | None = None):
+def memberships_active(*, user: User | AnonymousUser, on: date | None = None):
     day = on or timezone.localdate()
     if not user.is_authenticated or not user.is_active:
         return Membership.objects.none()
@@ -41,7 +41,7 @@ def memberships_active(*, user: AbstractBaseUser | AnonymousUser, on: date | Non
     )
 
 
-def user_scope(*, user: AbstractBaseUser | AnonymousUser, on: date | None = None) -> Scope:
+def user_scope(*, user: User | AnonymousUser, on: date | None = None) -> Scope:
     """The user's scope, cached on the user object for the rest of the request."""
     cached = getattr(user, "_portal_scope", None)
     if cached is not None and on is None:
@@ -61,5 +61,5 @@ def user_scope(*, user: AbstractBaseUser | AnonymousUser, on: date | None = None
         body_ids=frozenset(bodies),
     )
     if on is None and user.is_authenticated:
-        user._portal_scope = scope  # type: ignore[union-attr]
+        setattr(user, "_portal_scope", scope)  # noqa: B010 - a per-request cache on the user object
     return scope

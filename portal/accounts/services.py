@@ -2,7 +2,7 @@
 
 from datetime import date
 
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 
 from measures.models import Region, ResponsibleBody
@@ -12,7 +12,7 @@ from portal.accounts.models import Membership
 @transaction.atomic
 def membership_grant(
     *,
-    user: AbstractBaseUser,
+    user: User,
     role: str,
     valid_from: date,
     region: Region | None = None,

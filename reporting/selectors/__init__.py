@@ -3,7 +3,7 @@
 from datetime import date
 from decimal import Decimal
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -48,16 +48,16 @@ def period_get_by_code(*, code: str) -> Period | None:
     return Period.objects.filter(year=int(text[:4]), quarter=int(text[5])).first()
 
 
-def submission_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Submission]:
+def submission_list(*, user: User | AnonymousUser) -> QuerySet[Submission]:
     return Submission.objects.visible_to(user).with_related()
 
 
 def submission_previous(*, submission: Submission) -> Submission | None:
     """The same reporter's submission for the latest earlier period, whatever its state."""
     return (
-        Submission.objects.filter(
-            plan_id=submission.plan_id, region_id=submission.region_id, body_id=submission.body_id
-        )
+        Submission.objects.filter(plan_id=submission.plan_id)
+        .filter(Q(region_id=submission.region_id) if submission.region_id else Q(region__isnull=True))
+        .filter(Q(body_id=submission.body_id) if submission.body_id else Q(body__isnull=True))
         .filter(
             Q(period__year__lt=submission.period.year)
             | Q(period__year=submission.period.year, period__quarter__lt=submission.period.quarter)
@@ -86,7 +86,7 @@ def value_as_number(value: DataValue, indicator: Indicator) -> Decimal | None:
     return value.value
 
 
-def reporters_for_user(*, user: AbstractBaseUser | AnonymousUser) -> tuple[list[Region], list[ResponsibleBody]]:
+def reporters_for_user(*, user: User | AnonymousUser) -> tuple[list[Region], list[ResponsibleBody]]:
     """The cities and bodies this user reports for."""
     scope = user_scope(user=user)
     cities = list(Region.objects.filter(id__in=scope.cities(Role.CITY_REPORTER)).order_by("sort_order"))

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -60,7 +60,7 @@ def _check_office(path: Path, ext: str) -> None:
 def evidence_attach(
     *,
     submission: Submission,
-    user: AbstractBaseUser,
+    user: User,
     upload: IO[bytes],
     filename: str,
     description: str = "",
@@ -141,7 +141,7 @@ def evidence_attach(
 
 
 @transaction.atomic
-def evidence_remove(*, evidence: Evidence, user: AbstractBaseUser, reason: str) -> Evidence:
+def evidence_remove(*, evidence: Evidence, user: User, reason: str) -> Evidence:
     if not isinstance(reason, str) or not reason.strip():
         raise ValidationError({"reason": [_("删除佐证材料须填写原因。")]})
     submission = submission_lock(submission=evidence.submission, expected_version=None)

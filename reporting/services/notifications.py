@@ -152,7 +152,7 @@ def overdue_create(*, today: date | None = None) -> int:
 
 def transition_notices_create(*, transition: Transition) -> int:
     """A notice to the reporter's users when their submission is returned or confirmed (once per transition)."""
-    kinds = {
+    kinds: dict[str, str] = {
         Transition.Action.RETURN: Notification.Kind.RETURNED,
         Transition.Action.REOPEN: Notification.Kind.RETURNED,
         Transition.Action.CONFIRM: Notification.Kind.CONFIRMED,

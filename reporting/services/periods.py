@@ -1,7 +1,7 @@
 from datetime import date, timedelta
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
@@ -43,13 +43,13 @@ def periods_ensure_range(*, first_year: int, last_year: int) -> list[Period]:
     return [period_ensure(year=y, quarter=q) for y in range(first_year, last_year + 1) for q in (1, 2, 3, 4)]
 
 
-def _require_coordinator(user: AbstractBaseUser) -> None:
+def _require_coordinator(user: User) -> None:
     if not user.has_perm("reporting.manage_periods"):
         raise PermissionDenied(_("只有协调小组办公室可以管理填报期。"))
 
 
 @transaction.atomic
-def period_set_deadline(*, period: Period, user: AbstractBaseUser, deadline: date) -> Period:
+def period_set_deadline(*, period: Period, user: User, deadline: date) -> Period:
     _require_coordinator(user)
     period = Period.objects.select_for_update().get(pk=period.pk)
     if deadline < period.end:
@@ -62,7 +62,7 @@ def period_set_deadline(*, period: Period, user: AbstractBaseUser, deadline: dat
 
 
 @transaction.atomic
-def period_close(*, period: Period, user: AbstractBaseUser) -> Period:
+def period_close(*, period: Period, user: User) -> Period:
     _require_coordinator(user)
     period = Period.objects.select_for_update().get(pk=period.pk)
     if period.status == Period.Status.CLOSED:
@@ -74,7 +74,7 @@ def period_close(*, period: Period, user: AbstractBaseUser) -> Period:
 
 
 @transaction.atomic
-def period_reopen(*, period: Period, user: AbstractBaseUser, reason: str) -> Period:
+def period_reopen(*, period: Period, user: User, reason: str) -> Period:
     _require_coordinator(user)
     if not reason.strip():
         raise ValidationError({"reason": _("重新开放填报期须填写原因。")})

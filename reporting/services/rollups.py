@@ -31,8 +31,14 @@ from measures.models import Plan, Region
 from reporting.models import DataValue, Figure, Period, Submission
 
 RULE_VERSION = "r1"
-OFFICIAL_STATUSES = {Figure.Basis.OFFICIAL: ["confirmed"], Figure.Basis.PREVIEW: ["confirmed", "city_approved"]}
-PENDING_STATUSES = {Figure.Basis.OFFICIAL: ["submitted", "city_approved"], Figure.Basis.PREVIEW: ["submitted"]}
+OFFICIAL_STATUSES: dict[str, list[str]] = {
+    Figure.Basis.OFFICIAL: ["confirmed"],
+    Figure.Basis.PREVIEW: ["confirmed", "city_approved"],
+}
+PENDING_STATUSES: dict[str, list[str]] = {
+    Figure.Basis.OFFICIAL: ["submitted", "city_approved"],
+    Figure.Basis.PREVIEW: ["submitted"],
+}
 UPDATE_FIELDS = [
     "plan",
     "value",
@@ -202,9 +208,10 @@ def _slice(
     }
     for span, rows in body_rows.items():
         for row in rows:
-            indicator = indicators.get(row["indicator_id"])
-            if indicator is None or indicator.reporter != Indicator.Reporter.BODY:
+            found = indicators.get(row["indicator_id"])
+            if found is None or found.reporter != Indicator.Reporter.BODY:
                 continue
+            indicator = found
             if span == Figure.Span.YTD and not sums_over_time(indicator.kind, indicator.time_aggregation):
                 continue
             acc = province_accs[(indicator.pk, span)]

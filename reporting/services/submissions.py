@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -65,7 +65,7 @@ def ensure_period_open(period: Period) -> None:
         )
 
 
-def ensure_editable(*, submission: Submission, user: AbstractBaseUser) -> None:
+def ensure_editable(*, submission: Submission, user: User) -> None:
     if not user.has_perm("reporting.edit_submission", submission):
         raise PermissionDenied(_("您无权修改该报表。"))
     if submission.status == Submission.Status.CONFIRMED:
@@ -81,7 +81,7 @@ def ensure_editable(*, submission: Submission, user: AbstractBaseUser) -> None:
     ensure_period_open(submission.period)
 
 
-def _bump(submission: Submission, user: AbstractBaseUser) -> None:
+def _bump(submission: Submission, user: User) -> None:
     """Every content write moves a returned submission back to draft and bumps the version."""
     if submission.status == Submission.Status.RETURNED:
         submission.status = Submission.Status.DRAFT
@@ -92,7 +92,7 @@ def _bump(submission: Submission, user: AbstractBaseUser) -> None:
 @transaction.atomic
 def submission_create(
     *,
-    user: AbstractBaseUser,
+    user: User,
     plan: Plan,
     period: Period,
     region: Region | None = None,
@@ -230,7 +230,7 @@ def value_clean(*, indicator: Indicator, item: dict[str, Any], prefix: str) -> d
 def submission_values_put(
     *,
     submission: Submission,
-    user: AbstractBaseUser,
+    user: User,
     values: list[dict[str, Any]],
     expected_version: int | None = None,
 ) -> tuple[Submission, WriteSummary]:
@@ -298,7 +298,7 @@ def submission_values_put(
 def submission_narratives_put(
     *,
     submission: Submission,
-    user: AbstractBaseUser,
+    user: User,
     narratives: list[dict[str, Any]],
     expected_version: int | None = None,
 ) -> tuple[Submission, WriteSummary]:

@@ -6,7 +6,7 @@ Every change writes a Transition row (who, when, from, to, why) in the same tran
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -28,7 +28,7 @@ MAX_REASON = 2000
 COUNTED = {S.CITY_APPROVED, S.CONFIRMED}
 
 
-def _record(submission: Submission, *, user: AbstractBaseUser, action: str, old: str, reason: str = "") -> None:
+def _record(submission: Submission, *, user: User, action: str, old: str, reason: str = "") -> None:
     submission.version += 1
     submission._change_reason = reason or action  # type: ignore[attr-defined]
     submission.save()
@@ -86,9 +86,7 @@ def submission_completeness_errors(*, submission: Submission) -> dict[str, list[
 
 
 @transaction.atomic
-def submission_submit(
-    *, submission: Submission, user: AbstractBaseUser, expected_version: int | None = None
-) -> Submission:
+def submission_submit(*, submission: Submission, user: User, expected_version: int | None = None) -> Submission:
     submission = submission_lock(submission=submission, expected_version=expected_version)
     if not user.has_perm("reporting.submit_submission", submission):
         raise PermissionDenied(_("您无权提交该报表。"))
@@ -119,9 +117,7 @@ def submission_submit(
 
 
 @transaction.atomic
-def submission_city_approve(
-    *, submission: Submission, user: AbstractBaseUser, expected_version: int | None = None
-) -> Submission:
+def submission_city_approve(*, submission: Submission, user: User, expected_version: int | None = None) -> Submission:
     submission = submission_lock(submission=submission, expected_version=expected_version)
     if not user.has_perm("reporting.city_review_submission", submission):
         raise PermissionDenied(_("只有本市审核员可以进行市级审核。"))
@@ -141,9 +137,7 @@ def submission_city_approve(
 
 
 @transaction.atomic
-def submission_confirm(
-    *, submission: Submission, user: AbstractBaseUser, expected_version: int | None = None
-) -> Submission:
+def submission_confirm(*, submission: Submission, user: User, expected_version: int | None = None) -> Submission:
     submission = submission_lock(submission=submission, expected_version=expected_version)
     if not user.has_perm("reporting.confirm_submission", submission):
         raise PermissionDenied(_("只有协调小组办公室可以进行省级确认。"))
@@ -164,7 +158,7 @@ def submission_confirm(
 
 @transaction.atomic
 def submission_return(
-    *, submission: Submission, user: AbstractBaseUser, reason: Any, expected_version: int | None = None
+    *, submission: Submission, user: User, reason: Any, expected_version: int | None = None
 ) -> Submission:
     reason = _clean_reason(reason)
     submission = submission_lock(submission=submission, expected_version=expected_version)
@@ -192,7 +186,7 @@ def submission_return(
 
 @transaction.atomic
 def submission_reopen(
-    *, submission: Submission, user: AbstractBaseUser, reason: Any, expected_version: int | None = None
+    *, submission: Submission, user: User, reason: Any, expected_version: int | None = None
 ) -> Submission:
     """A coordinator reopens a confirmed submission for correction; it goes back to the reporter as returned."""
     reason = _clean_reason(reason)
