@@ -82,6 +82,16 @@ class Command(BaseCommand):
             if user is None:
                 user = user_model.objects.create_user(username=username, password=DEMO_PASSWORD)
                 user.groups.add(group)
+            if role == Role.COORDINATOR and not user.is_staff:
+                # Coordinators manage targets, the division of labour and periods in the admin.
+                user.is_staff = True
+                user.save(update_fields=["is_staff"])
+                user.user_permissions.add(
+                    *Permission.objects.filter(
+                        content_type__app_label__in=["measures", "indicators", "reporting"],
+                        codename__regex=r"^(view_.*|(add|change)_(target|responsibility|indicator)|change_period)$",
+                    )
+                )
             if role == Role.ADMIN and not user.is_staff:
                 # The system administrator manages accounts and roles in the admin, and nothing else.
                 user.is_staff = True
