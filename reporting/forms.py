@@ -8,7 +8,7 @@ from decimal import Decimal
 from typing import Any
 
 from django import forms
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils.translation import gettext_lazy as _
@@ -241,7 +241,7 @@ class ReportForm(forms.Form):
                 else:
                     self.add_error(None, message)
 
-    def save(self, *, user: AbstractBaseUser) -> Submission | None:
+    def save(self, *, user: User) -> Submission | None:
         """Write values and narratives in one transaction. Returns the submission, or None with the
         errors on the form. Stale versions, locks and permissions raise as the services raise them."""
         version = self.cleaned_data["version"]

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import IO, Any
 
 import xlsxwriter
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -625,7 +625,7 @@ def _merge(errors: dict[str, list[str]], key: str, messages: list[str]) -> None:
 def submission_xlsx_import(
     *,
     submission: Submission,
-    user: AbstractBaseUser,
+    user: User,
     file: IO[bytes],
     expected_version: int | None = None,
 ) -> XlsxImportResult:
