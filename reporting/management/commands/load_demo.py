@@ -160,6 +160,8 @@ class Command(BaseCommand):
                     submitted_at=None if status == Submission.Status.DRAFT else submitted_at,
                     is_late=submitted_at.date() > period.deadline,
                     confirmed_at=submitted_at if status == Submission.Status.CONFIRMED else None,
+                    confirmed_by=reporter if status == Submission.Status.CONFIRMED else None,
+                    submitted_by=None if status == Submission.Status.DRAFT else reporter,
                     return_reason=(DEMO_NOTE + "部分数据口径需核实，请补充说明。")
                     if status == Submission.Status.RETURNED
                     else "",
