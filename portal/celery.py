@@ -28,4 +28,6 @@ app.conf.beat_schedule = {
     "overdue": {"task": "reporting.tasks.overdue_task", "schedule": crontab(hour=9, minute=0)},
     # Mail out in-app notices every five minutes; each notice is mailed once.
     "email-pending": {"task": "reporting.tasks.email_pending_task", "schedule": crontab(minute="*/5")},
+    # Stored answers to Idempotency-Key requests older than a week: no client retries that late.
+    "idempotency-purge": {"task": "reporting.tasks.idempotency_purge_task", "schedule": crontab(hour=4, minute=0)},
 }

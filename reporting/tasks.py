@@ -56,3 +56,17 @@ def email_pending_task() -> int:
     from reporting.services.notifications import notifications_email_pending
 
     return notifications_email_pending()
+
+
+@shared_task(**RETRYING, soft_time_limit=1700, time_limit=1800)
+def export_job_task(job_id: int) -> str:
+    from reporting.services.exports import export_job_run
+
+    return export_job_run(job_id=job_id).status
+
+
+@shared_task(**RETRYING, soft_time_limit=240, time_limit=300)
+def idempotency_purge_task() -> int:
+    from reporting.services.housekeeping import idempotency_records_purge
+
+    return idempotency_records_purge()

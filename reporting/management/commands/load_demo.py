@@ -13,6 +13,7 @@ from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
+from simple_history.utils import bulk_create_with_history
 
 from indicators.models import Indicator
 from measures.models import Plan, Region, ResponsibleBody
@@ -169,7 +170,7 @@ class Command(BaseCommand):
                 Transition.objects.create(
                     submission=submission, action="create", to_status=status, actor=reporter, reason=DEMO_NOTE
                 )
-                DataValue.objects.bulk_create(
+                bulk_create_with_history(
                     [
                         _demo_value(
                             submission=submission,
@@ -180,10 +181,13 @@ class Command(BaseCommand):
                             user=reporter,
                         )
                         for indicator in city_indicators
-                    ]
+                    ],
+                    DataValue,
+                    default_user=reporter,
+                    default_change_reason=DEMO_NOTE,
                 )
                 if period == latest and measures:
-                    Narrative.objects.bulk_create(
+                    bulk_create_with_history(
                         [
                             Narrative(
                                 submission=submission,
@@ -194,7 +198,10 @@ class Command(BaseCommand):
                                 updated_by=reporter,
                             )
                             for m in measures[:5]
-                        ]
+                        ],
+                        Narrative,
+                        default_user=reporter,
+                        default_change_reason=DEMO_NOTE,
                     )
                 created += 1
         return created
