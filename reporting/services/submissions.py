@@ -89,6 +89,33 @@ def _bump(submission: Submission, user: User) -> None:
     submission.save()
 
 
+def _rows_upsert(
+    *, model: type[DataValue] | type[Narrative], key: str, submission: Submission, user: User, cleaned: list
+) -> WriteSummary:
+    """Create or update one row per (submission, key object), saving only rows whose fields changed so
+    that history records real changes only; bump the submission's version if anything was written."""
+    summary = WriteSummary()
+    existing = {getattr(row, f"{key}_id"): row for row in model.objects.filter(submission=submission)}
+    for target, clean in cleaned:
+        current = existing.get(target.pk)
+        if current is None:
+            model.objects.create(submission=submission, updated_by=user, **{key: target}, **clean)
+            summary.created += 1
+            continue
+        changed = [k for k, v in clean.items() if getattr(current, k) != v]
+        if not changed:
+            summary.unchanged += 1
+            continue
+        for k in changed:
+            setattr(current, k, clean[k])
+        current.updated_by = user
+        current.save()
+        summary.updated += 1
+    if summary.created or summary.updated:
+        _bump(submission, user)
+    return summary
+
+
 @transaction.atomic
 def submission_create(
     *,
@@ -272,25 +299,7 @@ def submission_values_put(
     if errors:
         raise ValidationError(errors)
 
-    summary = WriteSummary()
-    existing = {v.indicator_id: v for v in DataValue.objects.filter(submission=submission)}
-    for indicator, clean in cleaned:
-        current = existing.get(indicator.pk)
-        if current is None:
-            DataValue.objects.create(submission=submission, indicator=indicator, updated_by=user, **clean)
-            summary.created += 1
-            continue
-        changed = [k for k, v in clean.items() if getattr(current, k) != v]
-        if not changed:
-            summary.unchanged += 1
-            continue
-        for k in changed:
-            setattr(current, k, clean[k])
-        current.updated_by = user
-        current.save()
-        summary.updated += 1
-    if summary.created or summary.updated:
-        _bump(submission, user)
+    summary = _rows_upsert(model=DataValue, key="indicator", submission=submission, user=user, cleaned=cleaned)
     return submission, summary
 
 
@@ -343,25 +352,7 @@ def submission_narratives_put(
     if errors:
         raise ValidationError(errors)
 
-    summary = WriteSummary()
-    existing = {n.measure_id: n for n in Narrative.objects.filter(submission=submission)}
-    for measure, clean in cleaned:
-        current = existing.get(measure.pk)
-        if current is None:
-            Narrative.objects.create(submission=submission, measure=measure, updated_by=user, **clean)
-            summary.created += 1
-            continue
-        changed = [k for k, v in clean.items() if getattr(current, k) != v]
-        if not changed:
-            summary.unchanged += 1
-            continue
-        for k in changed:
-            setattr(current, k, clean[k])
-        current.updated_by = user
-        current.save()
-        summary.updated += 1
-    if summary.created or summary.updated:
-        _bump(submission, user)
+    summary = _rows_upsert(model=Narrative, key="measure", submission=submission, user=user, cleaned=cleaned)
     return submission, summary
 
 
