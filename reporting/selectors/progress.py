@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from indicators.models import Indicator, Target
-from measures.models import Measure, Plan, Programme, Region
+from measures.models import Measure, Plan, Programme, Region, Task
 from reporting.models import Figure, Period, Submission
 from reporting.services.rollups import plan_province
 from reporting.status import Judgement, Status, judge, judge_milestone, worst
@@ -93,10 +93,18 @@ def target_progress(*, plan: Plan, period: Period, basis: str = Figure.Basis.OFF
 
 
 @dataclass
+class TaskStatus:
+    task: Task
+    status: Status
+    done: bool | None
+
+
+@dataclass
 class MeasureStatus:
     measure: Measure
     status: Status
     targets: list[TargetProgress] = field(default_factory=list)
+    tasks: list[TaskStatus] = field(default_factory=list)
 
 
 @dataclass
@@ -106,10 +114,45 @@ class ProgrammeStatus:
     measures: list[MeasureStatus] = field(default_factory=list)
 
 
+def task_status(*, plan: Plan, period: Period, basis: str = Figure.Basis.OFFICIAL) -> dict[int, list[TaskStatus]]:
+    """Tasks that have a milestone indicator, judged by it (done by the task's deadline; yearly tasks
+    each year), grouped by measure id. Two queries."""
+    milestones = list(
+        Indicator.objects.filter(plan=plan, kind=Indicator.Kind.MILESTONE, task__isnull=False, is_active=True)
+        .exclude(targets__isnull=False)
+        .select_related("task")
+    )
+    province = plan_province(plan)
+    done_by_indicator = dict(
+        Figure.objects.filter(
+            plan=plan,
+            period=period,
+            basis=basis,
+            span=Figure.Span.YTD,
+            region=province,
+            indicator__in=milestones,
+            value__isnull=False,
+        ).values_list("indicator_id", "done_count")
+    )
+    out: dict[int, list[TaskStatus]] = defaultdict(list)
+    for indicator in milestones:
+        task = indicator.task
+        if task is None:
+            continue
+        count = done_by_indicator.get(indicator.pk)
+        done = None if count is None else count > 0
+        judgement = judge_milestone(
+            done=done, at=period.end, deadline=task.deadline, per_year=task.recurrence == "yearly"
+        )
+        out[task.measure_id].append(TaskStatus(task=task, status=judgement.status, done=done))
+    return out
+
+
 def plan_status(*, plan: Plan, period: Period, basis: str = Figure.Basis.OFFICIAL) -> list[ProgrammeStatus]:
-    """The status grid: programmes → measures, each as far behind as its most lagging target (worst-of,
-    among those with data; no data when none has data). Five queries."""
+    """The status grid: programmes → measures, each as far behind as its most lagging target or task
+    milestone (worst-of, among those with data; no data when none has data). Seven queries."""
     progress = target_progress(plan=plan, period=period, basis=basis)
+    tasks = task_status(plan=plan, period=period, basis=basis)
     by_measure: dict[int, list[TargetProgress]] = defaultdict(list)
     for item in progress:
         by_measure[item.target.indicator.measure_id].append(item)
@@ -117,8 +160,11 @@ def plan_status(*, plan: Plan, period: Period, basis: str = Figure.Basis.OFFICIA
     measures_by_programme: dict[int, list[MeasureStatus]] = defaultdict(list)
     for measure in Measure.objects.filter(plan=plan).order_by("number"):
         items = by_measure.get(measure.pk, [])
-        status = worst([i.judgement.status for i in items])
-        measures_by_programme[measure.programme_id].append(MeasureStatus(measure=measure, status=status, targets=items))
+        task_items = tasks.get(measure.pk, [])
+        status = worst([i.judgement.status for i in items] + [t.status for t in task_items])
+        measures_by_programme[measure.programme_id].append(
+            MeasureStatus(measure=measure, status=status, targets=items, tasks=task_items)
+        )
     for programme in Programme.objects.filter(plan=plan).order_by("number"):
         children = measures_by_programme.get(programme.pk, [])
         programmes.append(

@@ -111,7 +111,7 @@ def test_status_grid_over_the_real_plan(plan, user, django_assert_max_num_querie
             submission=s, indicator=indicator, numerator=D(81000), denominator=D(1000000), updated_by=user
         )
     rollup_period(plan_id=plan.pk, period_id=period.pk)
-    with django_assert_max_num_queries(6):
+    with django_assert_max_num_queries(8):
         grid = plan_status(plan=plan, period=period)
     assert [p.programme.number for p in grid] == [1, 2, 3, 4, 5]
     assert sum(len(p.measures) for p in grid) == 23
@@ -119,3 +119,32 @@ def test_status_grid_over_the_real_plan(plan, user, django_assert_max_num_querie
     ratio = next(t for t in measure6.targets if t.target.indicator.code == "high-skill-workers-per-10000")
     assert ratio.judgement.actual == D("810.000000")
     assert ratio.judgement.status == Status.ACHIEVED
+    # Task milestones take part too: 成立省产业工人发展战略研究院 has no data yet, so it is "no data", and
+    # measure 19's status comes from its tasks only.
+    measure19 = next(m for p in grid for m in p.measures if m.measure.number == 19)
+    assert measure19.tasks
+    assert {t.status for t in measure19.tasks} == {Status.NO_DATA}
+
+
+def test_a_done_milestone_makes_its_task_achieved(plan, user):
+    from measures.models import ResponsibleBody
+    from reporting.models import DataValue, Submission
+    from reporting.selectors.progress import plan_status
+    from reporting.services.periods import period_ensure
+    from reporting.services.rollups import rollup_period
+
+    period = period_ensure(year=2019, quarter=2)
+    union = ResponsibleBody.objects.get(code="js-trade-unions")
+    s = Submission.objects.create(plan=plan, period=period, body=union, status="confirmed", created_by=user)
+    DataValue.objects.create(
+        submission=s,
+        indicator=plan.indicators.get(code="strategy-research-institute"),
+        done=True,
+        done_on=date(2019, 5, 1),
+        updated_by=user,
+    )
+    rollup_period(plan_id=plan.pk, period_id=period.pk)
+    grid = plan_status(plan=plan, period=period)
+    measure19 = next(m for p in grid for m in p.measures if m.measure.number == 19)
+    institute = next(t for t in measure19.tasks if t.task.title.startswith("成立省产业工人发展战略研究院"))
+    assert (institute.done, institute.status) == (True, Status.ACHIEVED)
