@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "portal.accounts",
     "reporting",
     "portal",
+    "portal.dashboards",
 ]
 
 MIDDLEWARE = [

@@ -10,4 +10,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("portal.api_urls")),
     path("report/", include("reporting.urls")),
+    path("dashboard/", include("portal.dashboards.urls")),
 ]
