@@ -15,6 +15,8 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from common.errors import ApplicationError
+from portal.accounts.models import SecurityEvent
+from portal.accounts.security import security_event_record
 
 
 def _as_field_errors(detail: Any) -> dict[str, list[str]]:
@@ -58,6 +60,14 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
+    if isinstance(exc, exceptions.PermissionDenied):
+        request = context.get("request")
+        security_event_record(
+            event=SecurityEvent.Event.ACCESS_DENIED,
+            success=False,
+            user=getattr(request, "user", None),
+            detail={"method": getattr(request, "method", ""), "path": getattr(request, "path", "")[:255]},
+        )
 
     errors: dict[str, list[str]]
     if isinstance(exc, exceptions.ValidationError):

@@ -2,10 +2,14 @@ from django.contrib import admin
 from django.urls import include, path
 
 from portal import views
+from portal.accounts import views as account_views
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("i18n/", include("django.conf.urls.i18n")),
+    # Login and logout record every attempt in the security log; the rest are Django's own views.
+    path("accounts/login/", account_views.LoginView.as_view(), name="login"),
+    path("accounts/logout/", account_views.LogoutView.as_view(), name="logout"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("portal.api_urls")),

@@ -24,6 +24,8 @@ from rest_framework.views import APIView
 
 from common.errors import ApplicationError
 from measures.serializers import ErrorSerializer
+from portal.accounts.models import SecurityEvent
+from portal.accounts.security import security_event_record
 from portal.accounts.selectors import user_scope
 from portal.accounts.serializers import TokenLoginSerializer, TokenSerializer
 
@@ -39,6 +41,8 @@ def lockout_response(
 ) -> HttpResponse:
     """django-axes' answer to a locked-out login (settings.AXES_LOCKOUT_CALLABLE): 429 with Retry-After and
     a message that names no account. JSON in the API's error shape under /api/, plain text elsewhere."""
+    username = (credentials or {}).get("username", "") if isinstance(credentials, dict) else ""
+    security_event_record(event=SecurityEvent.Event.LOCKOUT, success=False, username=str(username)[:150])
     cool_off = get_cool_off(request)
     seconds = int(cool_off.total_seconds()) if cool_off else 0
     message = _("登录失败次数过多，账号已暂时锁定，请 %(minutes)s 分钟后再试，或联系安全管理员解锁。") % {
@@ -91,6 +95,12 @@ class TokenLoginView(APIView):
             password=serializer.validated_data["password"],
         )
         if user is None:
+            security_event_record(
+                event=SecurityEvent.Event.LOGIN_FAILED,
+                success=False,
+                username=serializer.validated_data["username"],
+                detail={"via": "api"},
+            )
             # The same answer whether the username exists, the password is wrong, the account is inactive or
             # a demo account with DEBUG off. A lockout is answered by axes' middleware (lockout_response).
             raise ApplicationError(
@@ -98,6 +108,7 @@ class TokenLoginView(APIView):
                 errors={"non_field_errors": [_("用户名或密码错误。")]},
                 status_code=status.HTTP_400_BAD_REQUEST,
             )
+        security_event_record(event=SecurityEvent.Event.LOGIN, success=True, user=user, detail={"via": "api"})
         instance, token = get_token_model().objects.create(
             user=user, expiry=knox_settings.TOKEN_TTL, prefix=knox_settings.TOKEN_PREFIX
         )
@@ -123,6 +134,7 @@ class TokenLogoutView(LogoutView):
         },
     )
     def post(self, request: Request, format: Any = None) -> Response:
+        security_event_record(event=SecurityEvent.Event.LOGOUT, success=True, user=request.user, detail={"via": "api"})
         return super().post(request, format)
 
 

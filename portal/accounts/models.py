@@ -73,3 +73,50 @@ class Membership(models.Model):
     def __str__(self) -> str:
         scope = self.region or self.body or ""
         return f"{self.user} · {self.get_role_display()} {scope}".strip()
+
+
+class SecurityEvent(models.Model):
+    """The append-only security log (等保 2.0 安全审计). Each row carries the hash of the one before it,
+    so a changed or removed row breaks the chain; on PostgreSQL a trigger refuses UPDATE and DELETE
+    outright. Rows are written in the same transaction as the action they record: if the log cannot be
+    written, the action does not happen (fail closed)."""
+
+    class Event(models.TextChoices):
+        LOGIN = "login", _("登录")
+        LOGOUT = "logout", _("退出")
+        LOGIN_FAILED = "login_failed", _("登录失败")
+        LOCKOUT = "lockout", _("账号锁定")
+        UNLOCK = "unlock", _("解除锁定")
+        ACCESS_DENIED = "access_denied", _("拒绝访问")
+        ROLE_CHANGE = "role_change", _("角色变更")
+        EXPORT = "export", _("导出")
+        IMPORT = "import", _("导入")
+        APPROVAL = "approval", _("审核通过")
+        RETURN = "return", _("退回")
+        REOPEN = "reopen", _("重新打开")
+
+    at = models.DateTimeField(_("时间"), db_index=True)
+    # PROTECT: a user with logged events is deactivated, never deleted (deleting would rewrite the log).
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    username = models.CharField(_("用户名"), max_length=150, blank=True)
+    roles = models.CharField(_("角色"), max_length=255, blank=True)
+    region = models.CharField(_("地区"), max_length=255, blank=True)
+    event = models.CharField(_("事件"), max_length=16, choices=Event.choices, db_index=True)
+    success = models.BooleanField(_("成功"))
+    object_type = models.CharField(_("对象类型"), max_length=64, blank=True)
+    object_id = models.CharField(_("对象"), max_length=64, blank=True)
+    ip = models.GenericIPAddressField(_("IP 地址"), null=True, blank=True)
+    request_id = models.CharField(_("请求编号"), max_length=64, blank=True)
+    detail = models.JSONField(_("详情"), default=dict, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        verbose_name = _("安全审计日志")
+        verbose_name_plural = _("安全审计日志")
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.username} {self.event}"

@@ -6,7 +6,7 @@ from django.contrib.auth.models import User
 from django.db import transaction
 
 from measures.models import Region, ResponsibleBody
-from portal.accounts.models import Membership
+from portal.accounts.models import Membership, SecurityEvent
 
 
 @transaction.atomic
@@ -26,7 +26,27 @@ def membership_grant(
     membership = Membership(user=user, role=role, region=region, body=body, valid_from=valid_from, valid_to=valid_to)
     membership.full_clean()
     membership.save()
+    _role_change_record(membership=membership, change="grant")
     return membership
+
+
+def _role_change_record(*, membership: Membership, change: str) -> None:
+    from portal.accounts.security import security_event_record
+
+    security_event_record(
+        event=SecurityEvent.Event.ROLE_CHANGE,
+        success=True,
+        user=membership.user,
+        obj=membership,
+        detail={
+            "change": change,
+            "role": membership.role,
+            "region": membership.region.code if membership.region else None,
+            "body": membership.body.code if membership.body else None,
+            "valid_from": str(membership.valid_from),
+            "valid_to": str(membership.valid_to) if membership.valid_to else None,
+        },
+    )
 
 
 @transaction.atomic
@@ -34,4 +54,5 @@ def membership_end(*, membership: Membership, on: date) -> Membership:
     membership.valid_to = on
     membership.full_clean()
     membership.save()
+    _role_change_record(membership=membership, change="end")
     return membership

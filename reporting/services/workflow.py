@@ -14,6 +14,8 @@ from django.utils.translation import gettext as _
 
 from common.errors import ApplicationError
 from indicators.models import Indicator
+from portal.accounts.models import SecurityEvent
+from portal.accounts.security import security_event_record
 from reporting.models import DataValue, Submission, Transition
 from reporting.selectors import indicators_expected, value_as_number, values_previous
 from reporting.services.notifications import transition_notices_create
@@ -24,6 +26,13 @@ S = Submission.Status
 MAX_REASON = 2000
 
 
+# Approvals, returns and reopenings are security events (等保 audit), written in the same transaction.
+SECURITY_EVENTS = {
+    Transition.Action.CITY_APPROVE: SecurityEvent.Event.APPROVAL,
+    Transition.Action.CONFIRM: SecurityEvent.Event.APPROVAL,
+    Transition.Action.RETURN: SecurityEvent.Event.RETURN,
+    Transition.Action.REOPEN: SecurityEvent.Event.REOPEN,
+}
 # Moves into or out of these states change a figure (official or preview), so they trigger a recompute.
 COUNTED = {S.CITY_APPROVED, S.CONFIRMED}
 
@@ -36,6 +45,15 @@ def _record(submission: Submission, *, user: User, action: str, old: str, reason
         submission=submission, action=action, from_status=old, to_status=submission.status, actor=user, reason=reason
     )
     transition_notices_create(transition=transition)
+    event = SECURITY_EVENTS.get(action)
+    if event is not None:
+        security_event_record(
+            event=event,
+            success=True,
+            user=user,
+            obj=submission,
+            detail={"action": action, "from": old, "to": submission.status, "reason": reason},
+        )
     if old in COUNTED or submission.status in COUNTED:
         rollup_enqueue(plan_id=submission.plan_id, period_id=submission.period_id)
 
