@@ -6,7 +6,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
 from simple_history.admin import SimpleHistoryAdmin
 
-from portal.accounts.models import Membership
+from portal.accounts.models import Membership, SecurityEvent
 
 User = get_user_model()
 
@@ -33,3 +33,22 @@ admin.site.unregister(User)
 class PortalUserAdmin(UserAdmin):
     inlines = [MembershipInline]
     list_display = ["username", "email", "is_active", "is_staff", "last_login"]
+
+
+@admin.register(SecurityEvent)
+class SecurityEventAdmin(admin.ModelAdmin):
+    """Read-only: the log is append-only for everyone, administrators included."""
+
+    list_display = ["at", "event", "success", "username", "roles", "region", "object_type", "object_id", "ip"]
+    list_filter = ["event", "success"]
+    search_fields = ["username", "object_id", "ip", "request_id"]
+    date_hierarchy = "at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
