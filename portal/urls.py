@@ -14,5 +14,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/v1/", include("portal.api_urls")),
     path("report/", include("reporting.urls")),
+    path("exports/", include("reporting.urls_exports")),
     path("dashboard/", include("portal.dashboards.urls")),
 ]

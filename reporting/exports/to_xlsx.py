@@ -1,0 +1,97 @@
+"""The XLSX layout: a 报告说明 sheet, then one sheet per part with a title row, a header row (frozen,
+filterable), and one row per record. Numbers are stored as numbers and dates as dates; text is
+neutralised so that no cell runs as a formula. XlsxWriter in constant-memory mode streams each row to
+disk as it is written, so memory stays flat however long a table is."""
+
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import xlsxwriter
+
+from reporting.exports.cells import as_date, as_datetime, as_decimal, as_text
+from reporting.exports.parts import ABOUT_ROWS, ABOUT_TITLE, PARTS, Part, part_rows
+
+WORKBOOK_OPTIONS = {
+    "constant_memory": True,
+    # Never turn text into formulas, links or numbers: what a reporter typed stays inert text.
+    "strings_to_formulas": False,
+    "strings_to_urls": False,
+    "strings_to_numbers": False,
+}
+
+
+def xlsx_write(content: dict[str, Any], path: Path) -> None:
+    meta = content["meta"]
+    workbook = xlsxwriter.Workbook(str(path), WORKBOOK_OPTIONS)
+    created = as_datetime(meta["cut_off"]) or datetime(2000, 1, 1)  # noqa: DTZ001 - wall-clock time for Excel
+    # The snapshot's cut-off, not the time of writing: the same snapshot gives the same document properties.
+    workbook.set_properties({"title": meta["title"], "created": created, "comments": meta.get("snapshot", "")})
+    formats = {
+        "title": workbook.add_format({"bold": True, "font_size": 13}),
+        "header": workbook.add_format(
+            {"bold": True, "text_wrap": True, "valign": "top", "bg_color": "#E8EEF4", "border": 1}
+        ),
+        "label": workbook.add_format({"bold": True, "valign": "top"}),
+        "text": workbook.add_format({"text_wrap": True, "valign": "top"}),
+        "number": workbook.add_format({"valign": "top"}),
+        "int": workbook.add_format({"num_format": "0", "valign": "top"}),
+        "date": workbook.add_format({"num_format": "yyyy-mm-dd", "valign": "top"}),
+        "datetime": workbook.add_format({"num_format": "yyyy-mm-dd hh:mm:ss", "valign": "top"}),
+    }
+
+    about = workbook.add_worksheet(ABOUT_TITLE)
+    about.set_column(0, 0, 20)
+    about.set_column(1, 1, 100)
+    about.write_string(0, 0, as_text(meta["title"]), formats["title"])
+    for row, (key, label) in enumerate(ABOUT_ROWS, start=2):
+        about.write_string(row, 0, label, formats["label"])
+        about.write_string(row, 1, as_text(meta.get(key) or ""), formats["text"])
+
+    for part in PARTS:
+        _write_part(workbook, part, part_rows(content, part), meta, formats)
+    workbook.close()
+
+
+def _write_part(workbook: Any, part: Part, rows: list[dict[str, Any]], meta: dict[str, Any], formats: dict) -> None:
+    sheet = workbook.add_worksheet(part.title)
+    for col, column in enumerate(part.columns):
+        sheet.set_column(col, col, column.width)
+    sheet.write_string(0, 0, as_text(f"{part.title} · {meta['title']}"), formats["title"])
+    for col, column in enumerate(part.columns):
+        sheet.write_string(1, col, column.header, formats["header"])
+    sheet.freeze_panes(2, 0)
+    for offset, record in enumerate(rows, start=2):
+        for col, column in enumerate(part.columns):
+            _write_cell(sheet, offset, col, record.get(column.key), kind=column.kind, formats=formats)
+    if rows:
+        sheet.autofilter(1, 0, len(rows) + 1, len(part.columns) - 1)
+
+
+def _write_cell(sheet: Any, row: int, col: int, raw: Any, *, kind: str, formats: dict) -> None:
+    if kind in ("number", "int"):
+        number = as_decimal(raw)
+        if number is None:
+            sheet.write_blank(row, col, None)
+        else:
+            sheet.write_number(row, col, float(number), formats[kind])
+        return
+    if kind == "date":
+        day = as_date(raw)
+        if day is None:
+            sheet.write_blank(row, col, None)
+        else:
+            sheet.write_datetime(row, col, datetime(day.year, day.month, day.day), formats["date"])  # noqa: DTZ001
+        return
+    if kind == "datetime":
+        moment = as_datetime(raw)
+        if moment is None:
+            sheet.write_blank(row, col, None)
+        else:
+            sheet.write_datetime(row, col, moment, formats["datetime"])
+        return
+    text = as_text(raw)
+    if text:
+        sheet.write_string(row, col, text, formats["text"])
+    else:
+        sheet.write_blank(row, col, None)
