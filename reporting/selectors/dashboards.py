@@ -36,6 +36,8 @@ from reporting.status import Judgement, Status, judge, judge_milestone, worst
 DONE_STATUSES = ("submitted", "city_approved", "confirmed")
 RETURNED_LIMIT = 50
 CITY_HOME_PERIODS = 4
+# The trend shows the last three years: enough to see the direction, few enough to read as a table.
+TREND_QUARTERS = 12
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -750,7 +752,7 @@ def indicator_detail(
     primary = targets[0] if targets else None
 
     trend = []
-    for day, figure in points:
+    for day, figure in points[-TREND_QUARTERS:]:
         judgement = _judge(plan=plan, target=primary, at=day, current=figure, points=points) if primary else None
         trend.append(
             TrendPoint(

@@ -20,14 +20,14 @@
     });
   }
 
-  function formatter(decimals) {
+  function formatter(decimals, loose) {
     var places = Number(decimals) || 0;
     return function (value) {
       if (value === null || value === undefined || isNaN(value)) {
         return "—";
       }
       return Number(value).toLocaleString(document.documentElement.lang || "zh-CN", {
-        minimumFractionDigits: places,
+        minimumFractionDigits: loose ? 0 : places,
         maximumFractionDigits: places,
       });
     };
@@ -79,7 +79,7 @@
       },
       tooltip: { trigger: "axis", valueFormatter: fmt },
       xAxis: { type: "category", data: data.categories, boundaryGap: false, axisLabel: { hideOverlap: true } },
-      yAxis: { type: "value", name: data.unit || "", axisLabel: { formatter: fmt }, scale: false },
+      yAxis: { type: "value", name: data.unit || "", axisLabel: { formatter: formatter(data.decimals, true) } },
       series: series.filter(function (s, i) {
         return shown.indexOf(data.series[i]) !== -1;
       }),
@@ -95,7 +95,7 @@
       textStyle: { fontFamily: FONT },
       grid: { left: 8, right: 64, top: 8, bottom: 8, containLabel: true },
       tooltip: { trigger: "axis", axisPointer: { type: "shadow" }, valueFormatter: fmt },
-      xAxis: { type: "value", name: data.unit || "", axisLabel: { formatter: fmt } },
+      xAxis: { type: "value", name: data.unit || "", axisLabel: { formatter: formatter(data.decimals, true) } },
       yAxis: { type: "category", data: data.categories.slice().reverse() },
       series: [
         {
