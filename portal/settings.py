@@ -249,6 +249,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "PeriodStatusEnum": "reporting.models.Period.Status",
         "SubmissionStatusEnum": "reporting.models.Submission.Status",
+        "FigureSpanEnum": "reporting.models.Figure.Span",
     },
 }
 
