@@ -1,0 +1,63 @@
+"""Every dashboard page issues the same number of queries with one report behind it as with thirteen
+cities' reports over four quarters (figures, narratives, returned reports, drift). The counts include
+the six every signed-in request costs (session, user, memberships, session save in a transaction)."""
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from measures.models import Region
+from reporting.models import ConsistencyCheck
+from reporting.services.periods import period_ensure
+from reporting.services.rollups import rollup_period
+from tests.portal.test_dashboards import report
+
+PAGES = {
+    "overview": ("/dashboard/", "coordinator", 24),
+    "overview (preview)": ("/dashboard/?basis=preview", "coordinator", 24),
+    "measure": ("/dashboard/measures/6/", "coordinator", 21),
+    "measure (body reporter)": ("/dashboard/measures/6/", "edu_reporter", 21),
+    "indicator": ("/dashboard/indicators/high-skill-workers-per-10000/", "coordinator", 16),
+    "indicator (flow)": ("/dashboard/indicators/high-skill-workers-new/", "coordinator", 16),
+    "indicator (city reporter)": ("/dashboard/indicators/high-skill-workers-per-10000/", "nanjing_reporter", 16),
+    "completeness": ("/dashboard/completeness/", "coordinator", 12),
+    "city home": ("/dashboard/city/", "nanjing_reporter", 22),
+}
+
+
+@pytest.fixture(autouse=True)
+def today(time_machine):
+    time_machine.move_to(datetime(2026, 1, 20, 10, tzinfo=ZoneInfo("Asia/Shanghai")))
+
+
+def _count(client, url):
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(url)
+    assert response.status_code == 200
+    return len(queries.captured_queries)
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_query_count_does_not_grow_with_data(client, plan, coordinator, nanjing_reporter, edu_reporter, request, page):
+    url, persona, bound = PAGES[page]
+    client.force_login(request.getfixturevalue(persona))
+    cities = list(Region.objects.filter(level="city").order_by("sort_order"))
+    quarters = [period_ensure(year=2025, quarter=q) for q in (1, 2, 3, 4)]
+    report(plan, quarters[-1], cities[0], coordinator, narrative="南京进展。")
+    rollup_period(plan_id=plan.pk, period_id=quarters[-1].pk)
+    few = _count(client, url)
+
+    for quarter in quarters:
+        for index, city in enumerate(cities[1:], start=1):
+            status = ["confirmed", "city_approved", "submitted", "returned", "draft"][index % 5]
+            report(plan, quarter, city, coordinator, status=status, size=index, reason="请核实。", narrative="进展。")
+        if quarter != quarters[-1]:
+            report(plan, quarter, cities[0], coordinator)
+    ConsistencyCheck.objects.create(plan=plan, figures_checked=500, drift_count=3)
+    rollup_period(plan_id=plan.pk, period_id=quarters[0].pk)
+    many = _count(client, url)
+
+    assert (few, many) == (bound, bound)
