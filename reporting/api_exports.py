@@ -7,8 +7,9 @@ everything; they change nothing (the reporting endpoints refuse their writes wit
 """
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
+from django.contrib.auth.models import User
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
@@ -75,8 +76,13 @@ class ExportCreateSerializer(serializers.Serializer):
         return attrs
 
 
+# A plain string in the schema: "span" already names the figures' quarter/ytd enum elsewhere in the API.
+SPAN_HELP = "quarter（季度报告）| year（年度报告）"
+
+
 class ExportJobSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
+    span = serializers.CharField(read_only=True, help_text=SPAN_HELP)
     created_by = serializers.CharField(source="created_by.username", read_only=True)
     plan = serializers.CharField(source="plan.code", read_only=True)
     period = serializers.CharField(source="period.code", read_only=True, help_text="报告所截至的季度")
@@ -118,6 +124,7 @@ class ExportJobSerializer(serializers.ModelSerializer):
 
 class SnapshotSerializer(serializers.ModelSerializer):
     id = serializers.UUIDField(source="public_id", read_only=True)
+    span = serializers.CharField(read_only=True, help_text=SPAN_HELP)
     plan = serializers.CharField(source="plan.code", read_only=True)
     period = serializers.CharField(source="period.code", read_only=True)
     created_by = serializers.CharField(source="created_by.username", read_only=True)
@@ -162,6 +169,11 @@ class DiffSerializer(serializers.Serializer):
     removed = serializers.ListField(child=serializers.DictField())
     cities_added = serializers.ListField(child=serializers.DictField(), help_text="全省数据新纳入的设区市")
     cities_removed = serializers.ListField(child=serializers.DictField())
+
+
+def _user(request: Request) -> User:
+    # Every view here requires authentication (the default permission), so the user is a real one.
+    return cast(User, request.user)
 
 
 def _public_id(value: Any) -> uuid.UUID:
@@ -228,7 +240,7 @@ class ExportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
             if snapshot is None:
                 raise NotFound(_("没有这个快照，或不在您的权限范围内。"))
         job = export_job_create(
-            user=request.user,
+            user=_user(request),
             format=data["format"],
             period=data.get("period"),
             plan=data.get("plan"),
@@ -266,7 +278,7 @@ class ExportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         path = export_file_path(job)
         if not path.is_file():
             raise NotFound(_("文件不存在。"))
-        export_download_log(job=job, user=request.user)
+        export_download_log(job=job, user=_user(request))
         snapshot = job.snapshot
         name = (
             download_name(snapshot.content, job.format, job.part)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import OperationalError, connection, transaction
 from django.utils import timezone
@@ -77,7 +77,7 @@ def _audience_json(audience: Audience, content: dict[str, Any]) -> dict[str, Any
     return {"kind": audience.kind, "text": content["meta"]["audience_text"]}
 
 
-def _snapshot_build(*, user: AbstractBaseUser, scope: ReportScope, audience: Audience) -> ReportSnapshot:
+def _snapshot_build(*, user: User, scope: ReportScope, audience: Audience) -> ReportSnapshot:
     cut_off = timezone.now()
     content = report_content(scope=scope, audience=audience, cut_off=cut_off)
     snapshot = ReportSnapshot(
@@ -97,7 +97,7 @@ def _snapshot_build(*, user: AbstractBaseUser, scope: ReportScope, audience: Aud
     return snapshot
 
 
-def snapshot_create(*, user: AbstractBaseUser, scope: ReportScope, audience: Audience) -> ReportSnapshot:
+def snapshot_create(*, user: User, scope: ReportScope, audience: Audience) -> ReportSnapshot:
     """Freeze what a report for this scope and audience states now."""
     with _consistent_read():
         return _snapshot_build(user=user, scope=scope, audience=audience)
@@ -112,7 +112,7 @@ def _clean_choice(value: Any, choices: list[str], field: str, message: str) -> s
 
 def export_job_create(
     *,
-    user: AbstractBaseUser,
+    user: User,
     format: Any,
     period: Any = None,
     plan: Plan | None = None,
@@ -301,7 +301,7 @@ def export_job_run(*, job_id: int) -> ExportJob:
     return done
 
 
-def export_download_log(*, job: ExportJob, user: AbstractBaseUser) -> None:
+def export_download_log(*, job: ExportJob, user: User) -> None:
     """A download is logged as well as the export itself: who fetched which file, when."""
     logger.info(
         "export downloaded job=%s by=%s format=%s sha256=%s snapshot=%s",

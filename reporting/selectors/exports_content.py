@@ -1,0 +1,790 @@
+"""What a supervision (督查) report states, read from the live data as of now: `report_content`.
+
+It returns plain JSON — numbers as exact decimal strings, times as local ISO text — holding the figures
+themselves, so a snapshot of it renders again later with identical figures. Besides the tables
+(`parts`) it keeps an index of the figures the text states (`figures`, keyed like "target:<code>" or
+"figure:<indicator>:<region code>"), which the written summary refers to and snapshots are compared by.
+
+A fixed number of queries (about twenty) whatever the number of cities, values or changes behind it.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django.db.models import F, OuterRef, Q, Subquery
+from django.utils import timezone, translation
+
+from indicators.models import Indicator, Target
+from measures.models import Measure, Plan, Region, Responsibility, ResponsibleBody
+from reporting.exports.summary import summary_sentences
+from reporting.models import DataValue, Evidence, Figure, Period, ReportSnapshot, Submission, Transition
+from reporting.selectors.progress import TargetProgress, plan_status
+from reporting.services.rollups import RULE_VERSION, plan_province
+from reporting.status import STATUS_LABELS, Status
+
+SIX_PLACES = Decimal("0.000001")
+QUARTER_NAMES = {1: "第一季度", 2: "第二季度", 3: "第三季度", 4: "第四季度"}
+STATUS_ORDER = [Status.ACHIEVED, Status.ON_TRACK, Status.AT_RISK, Status.OFF_TRACK, Status.NO_DATA]
+VALUE_FIELD_LABELS = {
+    "value": "数值",
+    "numerator": "分子",
+    "denominator": "分母",
+    "done": "是否完成",
+    "done_on": "完成日期",
+    "comment": "说明",
+}
+RECEIVED = {Submission.Status.SUBMITTED, Submission.Status.CITY_APPROVED, Submission.Status.CONFIRMED}
+HISTORY_ACTIONS = {"+": "新增", "~": "修改", "-": "删除"}
+
+
+@dataclass(frozen=True)
+class Audience:
+    """Whose view of the data a report gives: everything, some cities', or some bodies'."""
+
+    kind: str  # all | cities | bodies
+    city_ids: frozenset[int] = frozenset()
+    body_ids: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
+class ReportScope:
+    plan: Plan
+    span: str  # ReportSnapshot.Span
+    period: Period  # the quarter the report stands at
+    periods: tuple[Period, ...]  # the quarters it covers (one, or the year's ended ones)
+    programmes: tuple[int, ...] = ()
+    measures: tuple[int, ...] = ()
+    cities: tuple[Region, ...] = ()
+    bodies: tuple[ResponsibleBody, ...] = ()
+
+    @property
+    def code(self) -> str:
+        return str(self.period.year) if self.span == ReportSnapshot.Span.YEAR else self.period.code
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "period": self.code,
+            "span": self.span,
+            "programmes": list(self.programmes),
+            "measures": list(self.measures),
+            "cities": [c.code for c in self.cities],
+            "bodies": [b.code for b in self.bodies],
+        }
+
+
+# --- Formatting (exact, deterministic) -------------------------------------------------------------------
+
+
+def num(value: Decimal | int | None) -> str | None:
+    """An exact decimal as plain text ("93000", "845.454545"), the way the content stores numbers."""
+    if value is None:
+        return None
+    number = Decimal(value)
+    if number == number.to_integral_value():
+        return format(number.quantize(Decimal(1)), "f")
+    return format(number.normalize(), "f")
+
+
+def _six(value: Decimal | None) -> str | None:
+    return num(value.quantize(SIX_PLACES, rounding=ROUND_HALF_UP)) if value is not None else None
+
+
+def local_iso(moment: datetime | None) -> str | None:
+    return timezone.localtime(moment).isoformat(timespec="seconds") if moment is not None else None
+
+
+def period_label(scope: ReportScope) -> str:
+    if scope.span == ReportSnapshot.Span.YEAR:
+        last = scope.period
+        suffix = "" if last.quarter == 4 else f"（截至{QUARTER_NAMES[last.quarter]}）"
+        return f"{last.year}年度{suffix}"
+    return f"{scope.period.year}年{QUARTER_NAMES[scope.period.quarter]}"
+
+
+def _deadline_text(target: Target, progress: TargetProgress, plan: Plan) -> str:
+    if target.per_year:
+        return "每年"
+    deadline = progress.judgement.deadline
+    if deadline is None:
+        return "未规定时限"
+    if progress.judgement.deadline_assumed:
+        return f"未规定时限（按方案期末{plan.end_year}年评价）"
+    return f"{deadline.year}年底前" if (deadline.month, deadline.day) == (12, 31) else f"{deadline:%Y-%m-%d}前"
+
+
+def _shown(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, Decimal):
+        return num(value) or ""
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value)
+
+
+# --- What the report covers ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Context:
+    """What every part of a report is read against: the scope, the audience, and the lookups they share."""
+
+    scope: ReportScope
+    audience: Audience
+    cut_off: datetime
+    province: Region | None
+    measures: list[Measure]
+    indicators: dict[int, Indicator]
+    leads_by_measure: dict[int, list[str]]
+    leads_by_task: dict[int, list[str]]
+    cities: list[Region]
+    bodies: list[ResponsibleBody]
+    city_names: dict[str, str]
+    figures: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def measure_ids(self) -> set[int]:
+        return {m.pk for m in self.measures}
+
+    def responsible(self, indicator: Indicator) -> str:
+        """The lead body of the indicator's task, else of its measure (Responsibility role=lead)."""
+        if indicator.task_id and self.leads_by_task.get(indicator.task_id):
+            return "、".join(self.leads_by_task[indicator.task_id])
+        return "、".join(self.leads_by_measure.get(indicator.measure_id, []))
+
+
+def _scoped_measures(scope: ReportScope, audience: Audience) -> list[Measure]:
+    measures = Measure.objects.filter(plan=scope.plan).select_related("programme").order_by("number")
+    if scope.programmes:
+        measures = measures.filter(programme__number__in=scope.programmes)
+    if scope.measures:
+        measures = measures.filter(number__in=scope.measures)
+    body_ids = set(audience.body_ids) | {b.pk for b in scope.bodies}
+    if body_ids:
+        measures = measures.filter(pk__in=Responsibility.objects.filter(body_id__in=body_ids).values("measure_id"))
+    return list(measures)
+
+
+def _reporters(
+    scope: ReportScope, audience: Audience, province: Region | None, expected_body_ids: set[int]
+) -> tuple[list[Region], list[ResponsibleBody]]:
+    """The cities and bodies whose reports the report covers: the audience's own, narrowed by the scope;
+    with no narrowing, every city and every body expected to report."""
+    all_cities = (
+        list(Region.objects.filter(parent=province, level=Region.Level.CITY).order_by("sort_order", "code"))
+        if province is not None
+        else []
+    )
+    wanted_cities = {c.pk for c in scope.cities}
+    wanted_bodies = {b.pk for b in scope.bodies}
+    if audience.kind == "cities":
+        own = [c for c in all_cities if c.pk in audience.city_ids and (not wanted_cities or c.pk in wanted_cities)]
+        return own, []
+    if audience.kind == "bodies":
+        body_ids = (wanted_bodies or set(audience.body_ids)) & set(audience.body_ids)
+        return [], list(ResponsibleBody.objects.filter(pk__in=body_ids).order_by("code"))
+    if wanted_cities or wanted_bodies:
+        return [c for c in all_cities if c.pk in wanted_cities], sorted(scope.bodies, key=lambda b: b.code)
+    return all_cities, list(ResponsibleBody.objects.filter(pk__in=expected_body_ids).order_by("code"))
+
+
+def _context(scope: ReportScope, audience: Audience, cut_off: datetime) -> _Context:
+    province = plan_province(scope.plan)
+    measures = _scoped_measures(scope, audience)
+    measure_ids = {m.pk for m in measures}
+    indicators = {
+        i.pk: i
+        for i in Indicator.objects.filter(plan=scope.plan, is_active=True, measure_id__in=measure_ids)
+        .select_related("measure", "task")
+        .order_by("measure__number", "sort_order", "code")
+    }
+    leads_by_measure: dict[int, list[str]] = defaultdict(list)
+    leads_by_task: dict[int, list[str]] = defaultdict(list)
+    expected_bodies: set[int] = set()
+    for responsibility in (
+        Responsibility.objects.filter(measure_id__in=measure_ids, role=Responsibility.Role.LEAD)
+        .select_related("body")
+        .order_by("measure_id", "task_id", "body__code")
+    ):
+        expected_bodies.add(responsibility.body_id)
+        if responsibility.task_id is None:
+            leads_by_measure[responsibility.measure_id].append(responsibility.body.name)
+        else:
+            leads_by_task[responsibility.task_id].append(responsibility.body.name)
+    # A body reports when it leads a measure or task (narratives) or an indicator reported by bodies.
+    expected_bodies |= {
+        i.lead_body_id
+        for i in indicators.values()
+        if i.lead_body_id and i.reporter in (Indicator.Reporter.BODY, Indicator.Reporter.BOTH)
+    }
+    cities, bodies = _reporters(scope, audience, province, expected_bodies)
+    return _Context(
+        scope=scope,
+        audience=audience,
+        cut_off=cut_off,
+        province=province,
+        measures=measures,
+        indicators=indicators,
+        leads_by_measure=leads_by_measure,
+        leads_by_task=leads_by_task,
+        cities=cities,
+        bodies=bodies,
+        city_names={c.code: c.name for c in Region.objects.filter(level=Region.Level.CITY)},
+    )
+
+
+# --- The parts ---------------------------------------------------------------------------------------------
+
+
+def _plan_status(ctx: _Context) -> tuple[list[dict[str, Any]], list[TargetProgress]]:
+    """Status by programme and measure (the province's official year-to-date figures), and the targets."""
+    rows: list[dict[str, Any]] = []
+    progress: list[TargetProgress] = []
+    measure_ids = ctx.measure_ids
+    for programme in plan_status(plan=ctx.scope.plan, period=ctx.scope.period):
+        for measure_status in programme.measures:
+            if measure_status.measure.pk not in measure_ids:
+                continue
+            counts: dict[Status, int] = defaultdict(int)
+            for item in measure_status.targets:
+                counts[item.judgement.status] += 1
+                progress.append(item)
+            rows.append(
+                {
+                    "programme_number": programme.programme.number,
+                    "programme": programme.programme.title,
+                    "programme_status": str(STATUS_LABELS[programme.status]),
+                    "measure_number": measure_status.measure.number,
+                    "measure": measure_status.measure.title,
+                    "measure_status": str(STATUS_LABELS[measure_status.status]),
+                    "targets": len(measure_status.targets),
+                    "achieved": counts[Status.ACHIEVED],
+                    "on_track": counts[Status.ON_TRACK],
+                    "at_risk": counts[Status.AT_RISK],
+                    "off_track": counts[Status.OFF_TRACK],
+                    "no_data": counts[Status.NO_DATA],
+                    "lead_bodies": "、".join(ctx.leads_by_measure.get(measure_status.measure.pk, [])),
+                }
+            )
+    statuses = [item.judgement.status.value for item in progress]
+    ctx.figures["status:targets"] = {
+        "label": "目标状态",
+        "total": len(progress),
+        **{s.value: statuses.count(s.value) for s in STATUS_ORDER},
+    }
+    return rows, progress
+
+
+def _targets(ctx: _Context, progress: list[TargetProgress]) -> list[dict[str, Any]]:
+    """Each target with actual, target, expected by now, gap, run rate needed, projection and status."""
+    rows = []
+    for item in progress:
+        target, judgement, figure = item.target, item.judgement, item.figure
+        indicator = target.indicator
+        key = f"target:{target.code}"
+        pct = None
+        if (
+            judgement.actual is not None
+            and indicator.kind != Indicator.Kind.MILESTONE
+            and target.comparator != Target.Comparator.LTE
+            and target.value
+        ):
+            pct = judgement.actual / target.value * 100
+        row = {
+            "key": key,
+            "measure_number": indicator.measure.number,
+            "indicator_code": indicator.code,
+            "indicator": indicator.name,
+            "unit": indicator.unit,
+            "comparator": target.get_comparator_display(),
+            "target": num(target.value),
+            "deadline": _deadline_text(target, item, ctx.scope.plan),
+            "actual": _six(judgement.actual),
+            "expected": _six(judgement.expected),
+            "gap": _six(judgement.gap),
+            "needed_per_quarter": _six(judgement.needed_per_quarter),
+            "projected": _six(judgement.projected),
+            "completion_pct": _six(pct),
+            "status": str(STATUS_LABELS[judgement.status]),
+            "reported": figure.reported_count if figure is not None else None,
+            "expected_count": figure.expected_count if figure is not None else None,
+            "lead_bodies": ctx.responsible(indicator),
+            "clause": target.clause,
+        }
+        rows.append(row)
+        ctx.figures[key] = {
+            "label": indicator.name,
+            "kind": indicator.kind,
+            "unit": indicator.unit,
+            "decimals": indicator.decimals,
+            "value": row["actual"],
+            "target": row["target"],
+            "comparator": row["comparator"],
+            "deadline": row["deadline"],
+            "per_year": target.per_year,
+            "completion_pct": row["completion_pct"],
+            "status": judgement.status.value,
+            "status_label": row["status"],
+            "indicator_code": indicator.code,
+            "indicator_reporter": indicator.reporter,
+            "reported": row["reported"],
+            "expected_count": row["expected_count"],
+        }
+    return rows
+
+
+def _coverage_text(figure: Figure, names: dict[str, str], *, named: bool) -> str:
+    """How complete a figure is. Only a reader who sees every city learns which others are pending or
+    missing; a city's own report gives the counts."""
+    coverage = figure.coverage or {}
+    if coverage.get("kind") == "body":
+        return f"责任单位已报 {figure.reported_count}/{figure.expected_count}"
+    if not coverage.get("kind"):
+        carried = coverage.get("carried_from")
+        return f"沿用 {carried} 数据" if carried else ""
+    parts = [f"基于 {figure.reported_count}/{figure.expected_count} 个设区市已确认数据"]
+    if not named:
+        if coverage.get("carried"):
+            parts.append(f"{len(coverage['carried'])} 个设区市沿用上季度数据")
+        return "；".join(parts)
+    if coverage.get("carried"):
+        carried = "、".join(f"{names.get(code, code)}（{p}）" for code, p in sorted(coverage["carried"].items()))
+        parts.append(f"沿用上季度：{carried}")
+    if coverage.get("pending"):
+        parts.append("待审核：" + "、".join(names.get(c, c) for c in coverage["pending"]))
+    if coverage.get("missing"):
+        parts.append("未报：" + "、".join(names.get(c, c) for c in coverage["missing"]))
+    return "；".join(parts)
+
+
+def _figures(ctx: _Context) -> tuple[list[dict[str, Any]], dict[tuple[int, int], Figure], list[Figure]]:
+    """The province's and each city's official figures with numerators and denominators."""
+    span = Figure.Span.YTD if ctx.scope.span == ReportSnapshot.Span.YEAR else Figure.Span.QUARTER
+    region_ids = {c.pk for c in ctx.cities} | ({ctx.province.pk} if ctx.province is not None else set())
+    figures = list(
+        Figure.objects.filter(
+            plan=ctx.scope.plan,
+            period=ctx.scope.period,
+            basis=Figure.Basis.OFFICIAL,
+            span=span,
+            indicator_id__in=ctx.indicators,
+            region_id__in=region_ids,
+        ).select_related("region")
+    )
+    order = {c.pk: i for i, c in enumerate(ctx.cities, start=1)}
+
+    def position(figure: Figure) -> tuple:
+        indicator = ctx.indicators[figure.indicator_id]
+        return (indicator.measure.number, indicator.sort_order, indicator.code, order.get(figure.region_id, 0))
+
+    figures.sort(key=position)
+    named = ctx.audience.kind == "all"
+    rows = []
+    by_slot: dict[tuple[int, int], Figure] = {}
+    for figure in figures:
+        indicator = ctx.indicators[figure.indicator_id]
+        by_slot[(figure.indicator_id, figure.region_id)] = figure
+        key = f"figure:{indicator.code}:{figure.region.code}"
+        coverage = figure.coverage or {}
+        row = {
+            "key": key,
+            "measure_number": indicator.measure.number,
+            "indicator_code": indicator.code,
+            "indicator": indicator.name,
+            "kind": indicator.get_kind_display(),
+            "region_code": figure.region.code,
+            "region": figure.region.name,
+            "unit": indicator.unit,
+            "value": num(figure.value),
+            "numerator": num(figure.numerator),
+            "denominator": num(figure.denominator),
+            "numerator_label": indicator.numerator_label,
+            "denominator_label": indicator.denominator_label,
+            "done_count": figure.done_count if indicator.kind == Indicator.Kind.MILESTONE else None,
+            "reported": figure.reported_count,
+            "expected_count": figure.expected_count,
+            "coverage": _coverage_text(figure, ctx.city_names, named=named),
+        }
+        rows.append(row)
+        entry: dict[str, Any] = {
+            "label": f"{figure.region.name}{indicator.name}",
+            "kind": indicator.kind,
+            "unit": indicator.unit,
+            "decimals": indicator.decimals,
+            "region": figure.region.name,
+            "value": row["value"],
+            "numerator": row["numerator"],
+            "denominator": row["denominator"],
+            "done_count": figure.done_count,
+        }
+        if coverage.get("kind") == "city" and named:
+            entry["reported_cities"] = sorted(ctx.city_names.get(c, c) for c in coverage.get("reported", []))
+        elif coverage.get("carried_from"):
+            entry["carried_from"] = coverage["carried_from"]
+        ctx.figures[key] = entry
+    return rows, by_slot, figures
+
+
+def _completeness(ctx: _Context, submissions: list[Submission]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Completeness and timeliness by reporter and quarter; overdue and returned reports to supervise."""
+    by_reporter = {(s.period_id, s.region_id, s.body_id): s for s in submissions}
+    today = timezone.localdate(ctx.cut_off)
+    reporters: list[tuple[str, Region | None, ResponsibleBody | None]] = [("设区市", c, None) for c in ctx.cities]
+    reporters += [("省级责任单位", None, b) for b in ctx.bodies]
+    rows: list[dict[str, Any]] = []
+    supervision: list[dict[str, Any]] = []
+    for period in ctx.scope.periods:
+        tally = dict.fromkeys(("expected", "received", "on_time", "late", "confirmed", "missing", "overdue"), 0)
+        overdue_days = (today - period.deadline).days
+        for kind_label, region, body in reporters:
+            name = region.name if region is not None else body.name if body is not None else ""
+            submission = by_reporter.get((period.pk, region.pk if region else None, body.pk if body else None))
+            status = submission.status if submission is not None else None
+            received = submission is not None and status in RECEIVED
+            days_late = max(0, overdue_days)
+            timeliness = "未报"
+            if received and submission is not None:
+                timeliness = "逾期" if submission.is_late else "按时"
+                submitted = timezone.localdate(submission.submitted_at) if submission.submitted_at else period.deadline
+                days_late = max(0, (submitted - period.deadline).days) if submission.is_late else 0
+            tally["expected"] += 1
+            tally["received"] += received
+            tally["on_time"] += timeliness == "按时"
+            tally["late"] += timeliness == "逾期"
+            tally["confirmed"] += status == Submission.Status.CONFIRMED
+            tally["missing"] += not received
+            rows.append(
+                {
+                    "period": period.code,
+                    "reporter_kind": kind_label,
+                    "reporter": name,
+                    "status": submission.get_status_display() if submission is not None else "未开始",
+                    "timeliness": timeliness,
+                    "deadline": period.deadline.isoformat(),
+                    "submitted_at": local_iso(submission.submitted_at) if submission is not None else None,
+                    "days_late": days_late,
+                }
+            )
+            item = {
+                "subject": f"{name} {period.code} 季度报表",
+                "period": period.code,
+                "responsible": name,
+                "days_late": max(0, overdue_days),
+                "key": f"completeness:{period.code}",
+            }
+            if status == Submission.Status.RETURNED and submission is not None:
+                late = f"；已逾期 {overdue_days} 天" if overdue_days > 0 else ""
+                supervision.append(
+                    {**item, "category": "已退回", "detail": f"退回原因：{submission.return_reason}{late}"}
+                )
+            elif not received and overdue_days > 0:
+                tally["overdue"] += 1
+                state = "尚未开始填报" if submission is None else f"当前状态：{submission.get_status_display()}"
+                detail = f"截止日期 {period.deadline.isoformat()}，已逾期 {overdue_days} 天，{state}"
+                supervision.append({**item, "category": "逾期未报", "detail": detail})
+        ctx.figures[f"completeness:{period.code}"] = {"label": f"{period.code} 报送情况", **tally}
+    return rows, supervision
+
+
+def _lagging_targets(ctx: _Context, progress: list[TargetProgress]) -> list[dict[str, Any]]:
+    rows = []
+    for category, wanted in (("明显滞后", Status.OFF_TRACK), ("存在风险", Status.AT_RISK)):
+        for item in progress:
+            if item.judgement.status != wanted:
+                continue
+            target, judgement = item.target, item.judgement
+            indicator, unit = target.indicator, target.indicator.unit
+            if indicator.kind == Indicator.Kind.MILESTONE:
+                detail = f"尚未完成，期限 {_deadline_text(target, item, ctx.scope.plan)}"
+            else:
+                detail = (
+                    f"实际 {num(judgement.actual)}{unit}，目标 {target.get_comparator_display()}{num(target.value)}"
+                )
+                detail += unit
+                if judgement.expected is not None:
+                    detail += f"，序时应达 {_six(judgement.expected)}，差距 {_six(judgement.gap)}"
+            rows.append(
+                {
+                    "category": category,
+                    "subject": f"举措{indicator.measure.number}：{indicator.name}",
+                    "period": ctx.scope.period.code,
+                    "responsible": ctx.responsible(indicator),
+                    "detail": detail,
+                    "days_late": None,
+                    "key": f"target:{target.code}",
+                }
+            )
+    return rows
+
+
+def _cities_below(
+    ctx: _Context, progress: list[TargetProgress], by_slot: dict[tuple[int, int], Figure]
+) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Cities below the province on a rate target. Only rates compare across regions: a city's count
+    is always below the province's sum."""
+    rows: list[dict[str, Any]] = []
+    lagging: dict[str, dict[str, Any]] = {}
+    if ctx.province is None:
+        return rows, lagging
+    for item in progress:
+        indicator = item.target.indicator
+        if indicator.kind not in (Indicator.Kind.RATIO, Indicator.Kind.SHARE):
+            continue
+        if indicator.reporter == Indicator.Reporter.BODY:
+            continue
+        whole = by_slot.get((indicator.pk, ctx.province.pk))
+        if whole is None or whole.value is None:
+            continue
+        lower_is_better = item.target.comparator == Target.Comparator.LTE
+        behind, compared = [], []
+        for city in ctx.cities:
+            figure = by_slot.get((indicator.pk, city.pk))
+            if figure is None or figure.value is None:
+                continue
+            key = f"figure:{indicator.code}:{city.code}"
+            compared.append(key)
+            if (figure.value > whole.value) if lower_is_better else (figure.value < whole.value):
+                behind.append(key)
+                rows.append(
+                    {
+                        "category": "低于全省水平",
+                        "subject": f"举措{indicator.measure.number}：{indicator.name}",
+                        "period": ctx.scope.period.code,
+                        "responsible": city.name,
+                        "detail": f"{city.name} {num(figure.value)}{indicator.unit}，全省 {num(whole.value)}"
+                        f"{indicator.unit}",
+                        "days_late": None,
+                        "key": key,
+                    }
+                )
+        lagging[f"target:{item.target.code}"] = {
+            "province": f"figure:{indicator.code}:{ctx.province.code}",
+            "compared": compared,
+            "behind": behind,
+            "lower_is_better": lower_is_better,
+        }
+    return rows, lagging
+
+
+def _changes(ctx: _Context, submissions: list[Submission]) -> list[dict[str, Any]]:
+    """Every workflow step of the reports, and every value changed after the report was first submitted:
+    who changed what, when, and why (the reason of the return or reopening that allowed the change)."""
+    by_id = {s.pk: s for s in submissions}
+    transitions = list(
+        Transition.objects.filter(submission_id__in=by_id)
+        .exclude(action=Transition.Action.CREATE)
+        .select_related("actor")
+        .order_by("at", "id")
+    )
+    status_labels = dict(Submission.Status.choices)
+    reasons: dict[int, list[Transition]] = defaultdict(list)
+    rows: list[dict[str, Any]] = []
+    for transition in transitions:
+        submission = by_id[transition.submission_id]
+        if transition.action in (Transition.Action.RETURN, Transition.Action.REOPEN):
+            reasons[transition.submission_id].append(transition)
+        rows.append(
+            {
+                "at": local_iso(transition.at),
+                "period": submission.period.code,
+                "reporter": submission.reporter_name,
+                "user": transition.actor.get_username(),
+                "kind": "状态",
+                "action": transition.get_action_display(),
+                "subject": "",
+                "field": "状态",
+                "old": str(status_labels.get(transition.from_status, transition.from_status)),
+                "new": str(status_labels.get(transition.to_status, transition.to_status)),
+                "reason": transition.reason,
+            }
+        )
+    first_submit = (
+        Transition.objects.filter(submission_id=OuterRef("submission_id"), action=Transition.Action.SUBMIT)
+        .order_by("at")
+        .values("at")[:1]
+    )
+    changed = (
+        DataValue.history.filter(submission_id__in=by_id, indicator_id__in=ctx.indicators)
+        .annotate(first_submit=Subquery(first_submit))
+        .filter(history_date__gt=F("first_submit"))
+        .values("id")
+    )
+    # The changed values' whole trail, so each change can be shown against the version before it.
+    trail = (
+        DataValue.history.filter(id__in=changed)
+        .annotate(first_submit=Subquery(first_submit))
+        .select_related("history_user", "updated_by")
+        .order_by("id", "history_date", "history_id")
+    )
+    previous: dict[int, Any] = {}
+    value_changes = 0
+    revised: set[int] = set()
+    for row in trail:
+        before = previous.get(row.id)
+        previous[row.id] = row
+        if row.first_submit is None or row.history_date <= row.first_submit:
+            continue
+        submission = by_id[row.submission_id]
+        indicator = ctx.indicators[row.indicator_id]
+        reason = next((t.reason for t in reversed(reasons.get(row.submission_id, [])) if t.at <= row.history_date), "")
+        who = row.history_user or row.updated_by
+        for name, label in VALUE_FIELD_LABELS.items():
+            if row.history_type == "-":
+                old, new = getattr(row, name), None
+            else:
+                old, new = (getattr(before, name) if before is not None else None), getattr(row, name)
+            if old == new or {old, new} <= {None, ""}:
+                continue
+            value_changes += 1
+            revised.add(row.submission_id)
+            rows.append(
+                {
+                    "at": local_iso(row.history_date),
+                    "period": submission.period.code,
+                    "reporter": submission.reporter_name,
+                    "user": who.get_username() if who is not None else "",
+                    "kind": "数值",
+                    "action": HISTORY_ACTIONS[row.history_type],
+                    "subject": f"{indicator.code} {indicator.name}",
+                    "field": label,
+                    "old": _shown(old),
+                    "new": _shown(new),
+                    "reason": reason,
+                }
+            )
+    rows.sort(key=lambda r: r["at"] or "")
+    ctx.figures["changes"] = {
+        "label": "提交后变更",
+        "transitions": len(transitions),
+        "reopened": sum(1 for t in transitions if t.action == Transition.Action.REOPEN),
+        "returned": sum(1 for t in transitions if t.action == Transition.Action.RETURN),
+        "value_changes": value_changes,
+        "revised_submissions": len(revised),
+    }
+    return rows
+
+
+def _evidence(ctx: _Context, submissions: list[Submission]) -> list[dict[str, Any]]:
+    """The evidence files behind confirmed values, with their SHA-256."""
+    by_id = {s.pk: s for s in submissions if s.status == Submission.Status.CONFIRMED}
+    files = (
+        Evidence.objects.filter(submission_id__in=by_id, removed_at__isnull=True)
+        .filter(Q(measure__isnull=True) | Q(measure_id__in=ctx.measure_ids))
+        .filter(Q(indicator__isnull=True) | Q(indicator_id__in=ctx.indicators))
+        .select_related("measure", "indicator", "uploaded_by")
+        .order_by("uploaded_at", "id")
+    )
+    rows = []
+    for item in files:
+        submission = by_id[item.submission_id]
+        rows.append(
+            {
+                "period": submission.period.code,
+                "reporter": submission.reporter_name,
+                "measure_number": item.measure.number if item.measure else None,
+                "indicator_code": item.indicator.code if item.indicator else "",
+                "file_name": item.original_name,
+                "size": item.size,
+                "sha256": item.sha256,
+                "uploaded_by": item.uploaded_by.get_username(),
+                "uploaded_at": local_iso(item.uploaded_at),
+                "description": item.description,
+            }
+        )
+    rows.sort(key=lambda r: (r["period"], r["uploaded_at"] or ""))
+    ctx.figures["evidence"] = {"label": "佐证材料", "count": len(rows)}
+    return rows
+
+
+def _scope_text(ctx: _Context) -> str:
+    scope = ctx.scope
+    parts = [period_label(scope)]
+    if scope.programmes:
+        parts.append("工程 " + "、".join(str(n) for n in scope.programmes))
+    if scope.measures or scope.programmes or scope.bodies or ctx.audience.kind == "bodies":
+        parts.append("举措 " + "、".join(str(m.number) for m in ctx.measures) if ctx.measures else "无举措")
+    else:
+        parts.append("全部举措")
+    if scope.cities:
+        parts.append("设区市 " + "、".join(c.name for c in scope.cities))
+    if scope.bodies:
+        parts.append("责任单位 " + "、".join(b.name for b in scope.bodies))
+    return "；".join(parts)
+
+
+def report_content(*, scope: ReportScope, audience: Audience, cut_off: datetime) -> dict[str, Any]:
+    """Everything a report states, as of now, for this scope and audience (plain JSON, in Chinese)."""
+    with translation.override("zh-hans"):
+        return _content(scope, audience, cut_off)
+
+
+def _content(scope: ReportScope, audience: Audience, cut_off: datetime) -> dict[str, Any]:
+    ctx = _context(scope, audience, cut_off)
+    plan_rows, progress = _plan_status(ctx)
+    target_rows = _targets(ctx, progress)
+    figure_rows, by_slot, figures = _figures(ctx)
+    submissions = list(
+        Submission.objects.filter(plan=scope.plan, period__in=scope.periods)
+        .filter(Q(region__in=ctx.cities) | Q(body__in=ctx.bodies))
+        .select_related("period", "region", "body")
+    )
+    completeness_rows, supervision_rows = _completeness(ctx, submissions)
+    supervision_rows += _lagging_targets(ctx, progress)
+    below_rows, lagging = _cities_below(ctx, progress, by_slot)
+    supervision_rows += below_rows
+    categories: dict[str, int] = defaultdict(int)
+    for row in supervision_rows:
+        categories[row["category"]] += 1
+    ctx.figures["supervision"] = {"label": "督办清单", "total": len(supervision_rows), **categories}
+    change_rows = _changes(ctx, submissions)
+    evidence_rows = _evidence(ctx, submissions)
+
+    rule_versions = {f.rule_version for f in figures} or {RULE_VERSION}
+    computed = [f.computed_at for f in figures]
+    label = period_label(scope)
+    audience_text = {
+        "all": "全部数据",
+        "cities": "仅本市：" + "、".join(c.name for c in ctx.cities),
+        "bodies": "仅本单位负责的举措：" + "、".join(b.name for b in ctx.bodies),
+    }[audience.kind]
+    meta = {
+        "title": f"《{scope.plan.title}》推进情况督查报告（{label}）",
+        "plan": f"{scope.plan.document_number} {scope.plan.title}",
+        "plan_code": scope.plan.code,
+        "period": scope.code,
+        "period_label": label,
+        "as_of_period": scope.period.code,
+        "span": scope.span,
+        "figure_span": Figure.Span.YTD if scope.span == ReportSnapshot.Span.YEAR else Figure.Span.QUARTER,
+        "scope": scope.as_json(),
+        "scope_text": _scope_text(ctx),
+        "audience": audience.kind,
+        "audience_text": audience_text,
+        "cities": [c.name for c in ctx.cities],
+        "basis": "正式（仅计省级已确认数据）",
+        "cut_off": local_iso(cut_off),
+        "rule_version": "、".join(sorted(rule_versions)),
+        "figures_computed_at": local_iso(max(computed)) if computed else None,
+    }
+    ctx.figures["meta"] = {"label": "数据截止时间", "value": meta["cut_off"], "rule_version": meta["rule_version"]}
+    content: dict[str, Any] = {
+        "meta": meta,
+        "figures": ctx.figures,
+        "lagging": lagging,
+        "parts": {
+            "plan_status": plan_rows,
+            "targets": target_rows,
+            "figures": figure_rows,
+            "completeness": completeness_rows,
+            "supervision": supervision_rows,
+            "changes": change_rows,
+            "evidence": evidence_rows,
+        },
+    }
+    content["summary"] = summary_sentences(content)
+    return content
