@@ -22,14 +22,28 @@ RETRYING = {"acks_late": True, "autoretry_for": TRANSIENT, "retry_backoff": True
     soft_time_limit=300,
     time_limit=360,
 )
-def rollup_period_task(plan_id: int, period_id: int) -> dict:
-    summary = rollups.rollup_period(plan_id=plan_id, period_id=period_id)
-    return {"figures": summary.figures, "periods": summary.periods}
+def rollup_period_task(plan_id: int, period_id: int, province_id: int | None = None) -> dict:
+    summary = rollups.rollup_run(plan_id=plan_id, period_id=period_id, province_id=province_id)
+    return {"figures": summary.figures, "written": summary.written, "periods": summary.periods}
+
+
+@shared_task(
+    acks_late=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    max_retries=5,
+    soft_time_limit=300,
+    time_limit=360,
+)
+def rollup_slice_task(plan_id: int, period_id: int, province_id: int) -> dict:
+    summary = rollups.rollup_slice(plan_id=plan_id, period_id=period_id, province_id=province_id)
+    return {"figures": summary.figures, "written": summary.written}
 
 
 @shared_task(**RETRYING, soft_time_limit=3500, time_limit=3600)
 def rollup_all_task() -> dict:
-    return rollups.rollup_everything()
+    # Fans out one task per (plan, period, province) slice, so every worker takes a share.
+    return {"queued": rollups.rollup_rebuild_enqueue()}
 
 
 @shared_task(**RETRYING, soft_time_limit=3500, time_limit=3600)

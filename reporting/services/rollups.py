@@ -1,7 +1,7 @@
-"""Rolling confirmed values up into province figures, by the indicator's kind.
+"""Rolling confirmed values up into city and province figures, by the indicator's kind.
 
 The rules (RULE_VERSION is stamped on every figure, so a report can say which rules built it):
-- stock: the value at period end; over regions, the sum. A city that has no qualifying value this
+- stock: the value at period end; over regions, the sum. A reporter that has no qualifying value this
   quarter but had one last quarter is carried forward ONE quarter, never more, and the coverage says
   which cities were carried and from when. Year-to-date = the value at the latest quarter.
 - flow: summed over regions; year-to-date summed over the year's quarters up to this one.
@@ -9,28 +9,42 @@ The rules (RULE_VERSION is stamped on every figure, so a report can say which ru
   parts behave like stocks (carried, latest in the year) unless the indicator sums over time
   (`time_aggregation = "sum"`, e.g. money spent in the year), then like flows.
 - milestone: the number of reporters that report it done.
+- regions: a city's figure sums what the city reports itself (市本级) and what its counties report; a
+  province's figure sums its cities (and, for the plan's home province, the provincial bodies' values).
+  With only cities reporting this is the city's own value, as before counties could report.
 Official figures count only submissions the province confirmed; the preview basis also counts
 city-approved ones and is never shown as official.
 
-All sums are GROUP BY queries in the database; Python only shapes the aggregated rows (one per
-indicator and region) and upserts them, so the cost does not grow with the number of values per row.
-A period's figures are rebuilt in one transaction, under a lock on the period row: two runs at once
-serialise, readers see the old figures or the new ones, never a mixture.
+The work is partitioned by (province, period), a "slice": one GROUP BY statement reads the slice's values
+(this quarter, last quarter for the carry, the year's quarters for year-to-date) for both bases at once;
+Python only shapes the aggregated rows (one per basis, indicator and city) into figures and their
+coverage; one upsert writes them, rewriting only the rows whose figures changed. Slices are independent,
+so the nightly rebuild fans out to as many Celery workers as there are (`rollup_rebuild_enqueue`).
+
+Each slice is written in one transaction: readers see a slice's old figures or its new ones, never a
+mixture. Two runs of the same slice serialise (PostgreSQL: an advisory lock on the slice; a run over every
+province of a period holds the period row FOR UPDATE, a one-province run holds it FOR SHARE, so the two
+kinds exclude each other while provinces of the same period run side by side).
 """
 
+import json
+import time
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Context, Decimal
+from typing import Any
 
-from django.db import transaction
-from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.core.cache import cache
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from indicators.models import Indicator
 from measures.models import Plan, Region
-from reporting.models import DataValue, Figure, Period, Submission
+from reporting.models import Figure, Period, Submission
 
-RULE_VERSION = "r1"
+RULE_VERSION = "r2"
 OFFICIAL_STATUSES: dict[str, list[str]] = {
     Figure.Basis.OFFICIAL: ["confirmed"],
     Figure.Basis.PREVIEW: ["confirmed", "city_approved"],
@@ -39,8 +53,14 @@ PENDING_STATUSES: dict[str, list[str]] = {
     Figure.Basis.OFFICIAL: ["submitted", "city_approved"],
     Figure.Basis.PREVIEW: ["submitted"],
 }
-UPDATE_FIELDS = [
-    "plan",
+BASES = (Figure.Basis.OFFICIAL, Figure.Basis.PREVIEW)
+FIGURE_COLUMNS = (
+    "plan_id",
+    "indicator_id",
+    "region_id",
+    "period_id",
+    "span",
+    "basis",
     "value",
     "numerator",
     "denominator",
@@ -51,7 +71,14 @@ UPDATE_FIELDS = [
     "coverage",
     "rule_version",
     "computed_at",
-]
+)
+FIGURE_KEY = ("indicator_id", "region_id", "period_id", "span", "basis")
+# A queued rollup for a slice absorbs further requests for it until a worker picks it up (coalescing):
+# a burst of approvals in one province and quarter costs one task, not one per approval.
+COALESCE_SECONDS = 15 * 60
+# SQLite hands sums back as floats; read them the way Django's DecimalField does, so both back ends agree.
+_SQLITE_DECIMAL = Context(prec=15)
+_FOUR_PLACES = Decimal("0.0001")
 
 
 def sums_over_time(indicator_kind: str, time_aggregation: str) -> bool:
@@ -92,274 +119,551 @@ def _figure_value(indicator: Indicator, acc: Acc) -> Decimal | None:
 
 
 def plan_province(plan: Plan) -> Region | None:
-    """The province a plan's cities belong to (the root of its region tree)."""
+    """The plan's home province: the root of its region tree, whose figures the dashboards show and
+    to which the provincial bodies' values belong."""
     return Region.objects.filter(level=Region.Level.PROVINCE, children__level=Region.Level.CITY).distinct().first()
 
 
-def _period_before(period: Period) -> Period | None:
-    year, quarter = (period.year, period.quarter - 1) if period.quarter > 1 else (period.year - 1, 4)
-    return Period.objects.filter(year=year, quarter=quarter).first()
+def plan_provinces(*, plan: Plan, period: Period | None = None) -> list[Region]:
+    """Every province a plan's figures are built for: the home province (figures exist even before any
+    data, saying that every city is missing) and each province whose cities or counties report."""
+    reports = Submission.objects.filter(plan=plan, region__isnull=False)
+    if period is not None:
+        reports = reports.filter(period=period)
+    under = Exists(reports.filter(region__parent=OuterRef("pk")))
+    under_county = Exists(reports.filter(region__parent__parent=OuterRef("pk")))
+    reached = Region.objects.filter(level=Region.Level.PROVINCE).filter(under | under_county)
+    home = plan_province(plan)
+    found = {r.pk: r for r in reached}
+    if home is not None:
+        found.setdefault(home.pk, home)
+    return sorted(found.values(), key=lambda r: (r.sort_order, r.code))
 
 
-def _grouped(values, by_region: str):
-    return values.values("indicator_id", by_region).annotate(
-        v=Sum("value"),
-        n=Sum("numerator"),
-        d=Sum("denominator"),
-        done=Count("id", filter=Q(done=True)),
-    )
+def province_of(*, region_id: int) -> int | None:
+    """The province a city or county belongs to (one query)."""
+    row = Region.objects.filter(pk=region_id).values_list("level", "parent_id", "parent__parent_id").first()
+    if row is None:
+        return None
+    level, parent_id, grandparent_id = row
+    return {Region.Level.PROVINCE: region_id, Region.Level.CITY: parent_id}.get(level, grandparent_id)
 
 
 @dataclass
 class RollupSummary:
     figures: int = 0
+    written: int = 0
     periods: list[str] = field(default_factory=list)
+    slices: int = 0
 
 
-def _slice(
-    *,
-    plan: Plan,
-    period: Period,
-    basis: str,
-    indicators: dict[int, Indicator],
-    province: Region,
-    cities: dict[int, str],
-) -> list[Figure]:
-    statuses = OFFICIAL_STATUSES[basis]
-    now = timezone.now()
-    city_values = DataValue.objects.filter(
-        submission__plan=plan, submission__status__in=statuses, submission__region__isnull=False
-    )
-    body_values = DataValue.objects.filter(
-        submission__plan=plan, submission__status__in=statuses, submission__body__isnull=False
-    )
-    this_quarter = Q(submission__period=period)
-    year_to_date = Q(submission__period__year=period.year, submission__period__quarter__lte=period.quarter)
+@dataclass
+class FigureRow:
+    """A figure as computed, before it is written: the FIGURE_COLUMNS minus plan, period and time."""
 
-    # (indicator, region, span) → Acc
-    accs: dict[tuple[int, int, str], Acc] = defaultdict(Acc)
+    indicator_id: int
+    region_id: int
+    span: str
+    basis: str
+    value: Decimal | None
+    numerator: Decimal | None
+    denominator: Decimal | None
+    done_count: int
+    expected_count: int
+    reported_count: int
+    carried_count: int
+    coverage: dict
 
-    def take(rows, span: str, region_key: str, *, carried_from: str | None = None, only_time_sum: bool | None = None):
-        for row in rows:
-            indicator = indicators.get(row["indicator_id"])
-            if indicator is None:
-                continue
-            if (
-                only_time_sum is not None
-                and sums_over_time(indicator.kind, indicator.time_aggregation) != only_time_sum
-            ):
-                continue
-            region_id = row[region_key]
-            acc = accs[(indicator.pk, region_id, span)]
-            acc.add(value=row["v"], numerator=row["n"], denominator=row["d"], done=row["done"])
-            acc.reported.add(region_id)
-            if carried_from:
-                acc.carried[region_id] = carried_from
+    @property
+    def key(self) -> tuple[int, int, str, str]:
+        return (self.indicator_id, self.region_id, self.span, self.basis)
 
-    # Cities, this quarter; then carried stocks from last quarter for cities without a value now.
-    take(
-        _grouped(city_values.filter(this_quarter), "submission__region_id"),
-        Figure.Span.QUARTER,
-        "submission__region_id",
-    )
-    before = _period_before(period)
-    if before is not None:
-        has_now = DataValue.objects.filter(
-            submission__plan=plan,
-            submission__status__in=statuses,
-            submission__period=period,
-            submission__region_id=OuterRef("submission__region_id"),
-            indicator_id=OuterRef("indicator_id"),
-        )
-        stale = (
-            city_values.filter(submission__period=before)
-            .exclude(indicator__kind__in=[Indicator.Kind.FLOW, Indicator.Kind.MILESTONE])
-            .exclude(indicator__time_aggregation="sum")
-            .filter(~Exists(has_now))
-        )
-        take(
-            _grouped(stale, "submission__region_id"),
-            Figure.Span.QUARTER,
-            "submission__region_id",
-            carried_from=before.code,
-        )
-    # Cities, year to date, for indicators that sum over time; the others take the quarter's figure.
-    take(
-        _grouped(city_values.filter(year_to_date), "submission__region_id"),
-        Figure.Span.YTD,
-        "submission__region_id",
-        only_time_sum=True,
-    )
-    for (indicator_id, region_id, span), acc in list(accs.items()):
-        indicator = indicators[indicator_id]
-        if span == Figure.Span.QUARTER and not sums_over_time(indicator.kind, indicator.time_aggregation):
-            accs[(indicator_id, region_id, Figure.Span.YTD)] = acc
+    def facts(self) -> tuple:
+        return (self.value, self.numerator, self.denominator, self.done_count, self.reported_count, self.carried_count)
 
-    # The province: the sum of its cities' figures (already carried), and body-reported indicators.
-    province_accs: dict[tuple[int, str], Acc] = defaultdict(Acc)
-    for (indicator_id, region_id, span), acc in accs.items():
-        total = province_accs[(indicator_id, span)]
-        total.add(value=acc.value, numerator=acc.numerator, denominator=acc.denominator, done=acc.done)
-        total.reported.add(region_id)
-        total.carried.update(acc.carried)
-    body_rows = {
-        Figure.Span.QUARTER: _grouped(body_values.filter(this_quarter), "submission__body_id"),
-        Figure.Span.YTD: _grouped(body_values.filter(year_to_date), "submission__body_id"),
-    }
-    for span, rows in body_rows.items():
-        for row in rows:
-            found = indicators.get(row["indicator_id"])
-            if found is None or found.reporter != Indicator.Reporter.BODY:
-                continue
-            indicator = found
-            if span == Figure.Span.YTD and not sums_over_time(indicator.kind, indicator.time_aggregation):
-                continue
-            acc = province_accs[(indicator.pk, span)]
-            acc.add(value=row["v"], numerator=row["n"], denominator=row["d"], done=row["done"])
-            acc.reported.add(row["submission__body_id"])
-            if span == Figure.Span.QUARTER and not sums_over_time(indicator.kind, indicator.time_aggregation):
-                province_accs[(indicator.pk, Figure.Span.YTD)] = acc
 
-    pending = set(
-        Submission.objects.filter(
-            plan=plan, period=period, region__isnull=False, status__in=PENDING_STATUSES[basis]
-        ).values_list("region_id", flat=True)
-    )
-    figures: list[Figure] = []
-    for (indicator_id, region_id, span), acc in accs.items():
-        indicator = indicators[indicator_id]
-        figures.append(
-            Figure(
-                plan=plan,
-                indicator_id=indicator_id,
-                region_id=region_id,
-                period=period,
-                span=span,
-                basis=basis,
-                value=_figure_value(indicator, acc),
-                numerator=acc.numerator,
-                denominator=acc.denominator,
-                done_count=acc.done,
-                expected_count=1,
-                reported_count=1,
-                carried_count=len(acc.carried),
-                coverage={"carried_from": acc.carried.get(region_id)} if acc.carried else {},
-                rule_version=RULE_VERSION,
-                computed_at=now,
+class _Plan:
+    """What every slice of one plan needs, read once per run: its indicators and its provinces' cities."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.indicators = {i.pk: i for i in Indicator.objects.filter(plan=plan, is_active=True)}
+        home = plan_province(plan)
+        self.home_id = home.pk if home is not None else None
+        self._cities: dict[int, dict[int, str]] = {}
+
+    def cities(self, province_id: int) -> dict[int, str]:
+        if province_id not in self._cities:
+            self._cities[province_id] = dict(
+                Region.objects.filter(parent_id=province_id, level=Region.Level.CITY)
+                .order_by("sort_order", "code")
+                .values_list("id", "code")
             )
-        )
-    for indicator in indicators.values():
-        for span in (Figure.Span.QUARTER, Figure.Span.YTD):
-            acc = province_accs.get((indicator.pk, span), Acc())
-            if indicator.reporter == Indicator.Reporter.BODY:
-                expected = [indicator.lead_body_id] if indicator.lead_body_id else []
-                coverage = {
-                    "expected": len(expected),
-                    "reported": sorted(acc.reported),
-                    "kind": "body",
-                }
-                expected_count = len(expected)
-            else:
-                # Reported means data for this period; a carried city is listed as carried, and as
-                # pending too when its new submission is waiting for review.
-                fresh = {r for r in acc.reported if r not in acc.carried}
-                reported = sorted(cities[r] for r in fresh if r in cities)
-                carried = {cities[r]: p for r, p in acc.carried.items() if r in cities}
-                waiting = sorted(cities[r] for r in pending if r in cities and r not in fresh)
-                missing = sorted(code for r, code in cities.items() if r not in acc.reported and r not in pending)
-                coverage = {
-                    "expected": len(cities),
-                    "reported": reported,
-                    "carried": carried,
-                    "pending": waiting,
-                    "missing": missing,
-                    "kind": "city",
-                }
-                expected_count = len(cities)
+        return self._cities[province_id]
+
+
+def _ids(values: Iterable[int]) -> str:
+    # Only ever ids read from the database, formatted as integers: nothing a user typed reaches the SQL text.
+    return ", ".join(str(int(v)) for v in values) or "NULL"
+
+
+def _year_periods(period: Period) -> tuple[Period | None, list[Period]]:
+    """Last quarter (for the carry) and the year's quarters up to this one (for year to date)."""
+    year, quarter = (period.year, period.quarter - 1) if period.quarter > 1 else (period.year - 1, 4)
+    rows = list(Period.objects.filter(year__in={period.year, year}).order_by("year", "quarter"))
+    before = next((p for p in rows if (p.year, p.quarter) == (year, quarter)), None)
+    ytd = [p for p in rows if p.year == period.year and p.quarter <= period.quarter]
+    return before, ytd
+
+
+# One pass over the slice's values: per basis, indicator and reporter, this quarter, last quarter and the
+# year so far; then per city, with last quarter's value standing in (carried) where a stock-like
+# indicator has none this quarter. Runs unchanged on PostgreSQL and SQLite.
+SLICE_SQL = """
+WITH v AS (
+    SELECT s.status, s.period_id, s.region_id,
+           CASE WHEN r.level = 'city' THEN r.id ELSE r.parent_id END AS city_id,
+           d.indicator_id, d.value, d.numerator, d.denominator,
+           CASE WHEN d.done THEN 1 ELSE 0 END AS done
+    FROM reporting_submission s
+    JOIN measures_region r ON r.id = s.region_id
+    LEFT JOIN measures_region c ON c.id = r.parent_id
+    JOIN reporting_datavalue d ON d.submission_id = s.id
+    WHERE s.plan_id = {plan} AND s.period_id IN ({periods}) AND s.status IN ('confirmed', 'city_approved')
+      AND ((r.level = 'city' AND r.parent_id = {province})
+           OR (r.level = 'county' AND c.level = 'city' AND c.parent_id = {province}))
+),
+b AS (
+    SELECT 'official' AS basis, 'confirmed' AS status
+    UNION ALL SELECT 'preview', 'confirmed'
+    UNION ALL SELECT 'preview', 'city_approved'
+),
+per AS (
+    SELECT b.basis, v.indicator_id, v.region_id, v.city_id,
+           MAX(CASE WHEN v.period_id = {now} THEN 1 ELSE 0 END) AS has_now,
+           SUM(CASE WHEN v.period_id = {now} THEN v.value END) AS v_now,
+           SUM(CASE WHEN v.period_id = {now} THEN v.numerator END) AS n_now,
+           SUM(CASE WHEN v.period_id = {now} THEN v.denominator END) AS d_now,
+           SUM(CASE WHEN v.period_id = {now} THEN v.done ELSE 0 END) AS k_now,
+           MAX(CASE WHEN v.period_id = {before} THEN 1 ELSE 0 END) AS has_before,
+           SUM(CASE WHEN v.period_id = {before} THEN v.value END) AS v_before,
+           SUM(CASE WHEN v.period_id = {before} THEN v.numerator END) AS n_before,
+           SUM(CASE WHEN v.period_id = {before} THEN v.denominator END) AS d_before,
+           SUM(CASE WHEN v.period_id = {before} THEN v.done ELSE 0 END) AS k_before,
+           MAX(CASE WHEN v.period_id IN ({ytd}) THEN 1 ELSE 0 END) AS has_ytd,
+           SUM(CASE WHEN v.period_id IN ({ytd}) THEN v.value END) AS v_ytd,
+           SUM(CASE WHEN v.period_id IN ({ytd}) THEN v.numerator END) AS n_ytd,
+           SUM(CASE WHEN v.period_id IN ({ytd}) THEN v.denominator END) AS d_ytd,
+           SUM(CASE WHEN v.period_id IN ({ytd}) THEN v.done ELSE 0 END) AS k_ytd
+    FROM v JOIN b ON b.status = v.status
+    GROUP BY b.basis, v.indicator_id, v.region_id, v.city_id
+),
+q AS (
+    SELECT per.*,
+           CASE WHEN per.has_now = 0 AND per.has_before = 1 AND i.kind IN ('stock', 'ratio', 'share')
+                     AND i.time_aggregation <> 'sum' THEN 1 ELSE 0 END AS carry
+    FROM per JOIN indicators_indicator i ON i.id = per.indicator_id
+    WHERE i.plan_id = {plan} AND i.is_active
+)
+SELECT basis, indicator_id, city_id,
+       SUM(has_now) AS fresh, SUM(carry) AS carried,
+       SUM(CASE WHEN has_now = 1 THEN v_now WHEN carry = 1 THEN v_before END) AS q_value,
+       SUM(CASE WHEN has_now = 1 THEN n_now WHEN carry = 1 THEN n_before END) AS q_numerator,
+       SUM(CASE WHEN has_now = 1 THEN d_now WHEN carry = 1 THEN d_before END) AS q_denominator,
+       SUM(CASE WHEN has_now = 1 THEN k_now WHEN carry = 1 THEN k_before ELSE 0 END) AS q_done,
+       SUM(has_ytd) AS ytd_reporters, SUM(v_ytd) AS y_value, SUM(n_ytd) AS y_numerator,
+       SUM(d_ytd) AS y_denominator, SUM(k_ytd) AS y_done
+FROM q
+GROUP BY basis, indicator_id, city_id
+"""
+
+BODY_SQL = """
+SELECT s.status, s.period_id, s.body_id, d.indicator_id, d.value, d.numerator, d.denominator,
+       CASE WHEN d.done THEN 1 ELSE 0 END
+FROM reporting_submission s JOIN reporting_datavalue d ON d.submission_id = s.id
+WHERE s.plan_id = {plan} AND s.body_id IS NOT NULL AND s.period_id IN ({ytd})
+  AND s.status IN ('confirmed', 'city_approved')
+"""
+
+PENDING_SQL = """
+SELECT DISTINCT s.status, CASE WHEN r.level = 'city' THEN r.id ELSE r.parent_id END
+FROM reporting_submission s
+JOIN measures_region r ON r.id = s.region_id
+LEFT JOIN measures_region c ON c.id = r.parent_id
+WHERE s.plan_id = {plan} AND s.period_id = {now} AND s.status IN ('submitted', 'city_approved')
+  AND ((r.level = 'city' AND r.parent_id = {province})
+       OR (r.level = 'county' AND c.level = 'city' AND c.parent_id = {province}))
+"""
+
+
+def slice_sql(*, plan_id: int, province_id: int, period: Period, before: Period | None, ytd: list[Period]) -> str:
+    """The slice's aggregation as one statement (the benchmark times it bare, as the ceiling)."""
+    periods = {p.pk for p in ytd} | ({before.pk} if before else set())
+    return SLICE_SQL.format(
+        plan=int(plan_id),
+        province=int(province_id),
+        periods=_ids(sorted(periods)),
+        now=int(period.pk),
+        before=int(before.pk) if before else "NULL",
+        ytd=_ids(p.pk for p in ytd),
+    )
+
+
+def _decimal(raw: Any) -> Decimal | None:
+    if raw is None or isinstance(raw, Decimal):
+        return raw
+    return _SQLITE_DECIMAL.create_decimal_from_float(raw).quantize(_FOUR_PLACES)
+
+
+def _slice_compute(*, ctx: _Plan, period: Period, province_id: int) -> list[FigureRow]:
+    """Every figure of one (province, period) slice, both bases: three queries."""
+    plan = ctx.plan
+    indicators = ctx.indicators
+    cities = ctx.cities(province_id)
+    before, ytd = _year_periods(period)
+    with connection.cursor() as cursor:
+        cursor.execute(slice_sql(plan_id=plan.pk, province_id=province_id, period=period, before=before, ytd=ytd))
+        city_rows = cursor.fetchall()
+        cursor.execute(PENDING_SQL.format(plan=int(plan.pk), now=int(period.pk), province=int(province_id)))
+        pending_rows = cursor.fetchall()
+        body_rows: list = []
+        if province_id == ctx.home_id:
+            cursor.execute(BODY_SQL.format(plan=int(plan.pk), ytd=_ids(p.pk for p in ytd)))
+            body_rows = cursor.fetchall()
+
+    figures: list[FigureRow] = []
+    # (basis, indicator, span) → the province's accumulator, summed over its cities.
+    province_accs: dict[tuple[str, int, str], Acc] = defaultdict(Acc)
+    carried_from = before.code if before else None
+    for basis, indicator_id, city_id, fresh, carried, *sums in city_rows:
+        indicator = indicators.get(indicator_id)
+        if indicator is None:
+            continue
+        q_value, q_num, q_den, q_done, ytd_reporters, y_value, y_num, y_den, y_done = sums
+        time_sum = sums_over_time(indicator.kind, indicator.time_aggregation)
+        spans: list[tuple[str, Acc]] = []
+        if fresh or carried:
+            quarter = Acc(
+                value=_decimal(q_value),
+                numerator=_decimal(q_num),
+                denominator=_decimal(q_den),
+                done=int(q_done or 0),
+                reported={city_id},
+            )
+            # A city counts as carried at the province only when nothing under it is fresh.
+            if carried and not fresh and carried_from:
+                quarter.carried[city_id] = carried_from
+            spans.append((Figure.Span.QUARTER, quarter))
+            if not time_sum:
+                spans.append((Figure.Span.YTD, quarter))
+        if time_sum and ytd_reporters:
+            spans.append(
+                (
+                    Figure.Span.YTD,
+                    Acc(
+                        value=_decimal(y_value),
+                        numerator=_decimal(y_num),
+                        denominator=_decimal(y_den),
+                        done=int(y_done or 0),
+                        reported={city_id},
+                    ),
+                )
+            )
+        for span, acc in spans:
+            coverage: dict[str, Any] = {}
+            is_quarter_like = span == Figure.Span.QUARTER or not time_sum
+            if is_quarter_like and carried and carried_from:
+                coverage["carried_from"] = carried_from
+            if is_quarter_like and fresh + carried > 1:
+                coverage["reporters"] = int(fresh)
             figures.append(
-                Figure(
-                    plan=plan,
-                    indicator=indicator,
-                    region=province,
-                    period=period,
+                FigureRow(
+                    indicator_id=indicator_id,
+                    region_id=city_id,
                     span=span,
                     basis=basis,
                     value=_figure_value(indicator, acc),
                     numerator=acc.numerator,
                     denominator=acc.denominator,
                     done_count=acc.done,
-                    expected_count=expected_count,
-                    reported_count=len(acc.reported) - len(acc.carried),
-                    carried_count=len(acc.carried),
+                    expected_count=1,
+                    reported_count=1,
+                    carried_count=int(carried) if is_quarter_like else 0,
                     coverage=coverage,
-                    rule_version=RULE_VERSION,
-                    computed_at=now,
                 )
             )
+            total = province_accs[(basis, indicator_id, span)]
+            total.add(value=acc.value, numerator=acc.numerator, denominator=acc.denominator, done=acc.done)
+            total.reported.add(city_id)
+            total.carried.update(acc.carried)
+
+    for status, period_id, body_id, indicator_id, value, numerator, denominator, done in body_rows:
+        found = indicators.get(indicator_id)
+        if found is None or found.reporter != Indicator.Reporter.BODY:
+            continue
+        time_sum = sums_over_time(found.kind, found.time_aggregation)
+        spans_for_row = []
+        if period_id == period.pk:
+            spans_for_row.append(Figure.Span.QUARTER)
+            if not time_sum:
+                spans_for_row.append(Figure.Span.YTD)
+        if time_sum:
+            spans_for_row.append(Figure.Span.YTD)
+        for basis in BASES:
+            if status not in OFFICIAL_STATUSES[basis]:
+                continue
+            for span in spans_for_row:
+                acc = province_accs[(basis, indicator_id, span)]
+                acc.add(
+                    value=_decimal(value),
+                    numerator=_decimal(numerator),
+                    denominator=_decimal(denominator),
+                    done=done,
+                )
+                acc.reported.add(body_id)
+
+    pending: dict[str, set[int]] = {basis: set() for basis in BASES}
+    for status, city_id in pending_rows:
+        for basis in BASES:
+            if status in PENDING_STATUSES[basis]:
+                pending[basis].add(city_id)
+
+    for basis in BASES:
+        for indicator in indicators.values():
+            for span in (Figure.Span.QUARTER, Figure.Span.YTD):
+                acc = province_accs.get((basis, indicator.pk, span), Acc())
+                if indicator.reporter == Indicator.Reporter.BODY:
+                    expected = [indicator.lead_body_id] if indicator.lead_body_id and province_id == ctx.home_id else []
+                    coverage = {"expected": len(expected), "reported": sorted(acc.reported), "kind": "body"}
+                    expected_count = len(expected)
+                else:
+                    # Reported means data for this period; a carried city is listed as carried, and as
+                    # pending too when its new submission is waiting for review.
+                    fresh = {r for r in acc.reported if r not in acc.carried}
+                    coverage = {
+                        "expected": len(cities),
+                        "reported": sorted(cities[r] for r in fresh if r in cities),
+                        "carried": {cities[r]: p for r, p in acc.carried.items() if r in cities},
+                        "pending": sorted(cities[r] for r in pending[basis] if r in cities and r not in fresh),
+                        "missing": sorted(
+                            code for r, code in cities.items() if r not in acc.reported and r not in pending[basis]
+                        ),
+                        "kind": "city",
+                    }
+                    expected_count = len(cities)
+                figures.append(
+                    FigureRow(
+                        indicator_id=indicator.pk,
+                        region_id=province_id,
+                        span=span,
+                        basis=basis,
+                        value=_figure_value(indicator, acc),
+                        numerator=acc.numerator,
+                        denominator=acc.denominator,
+                        done_count=acc.done,
+                        expected_count=expected_count,
+                        reported_count=len(acc.reported) - len(acc.carried),
+                        carried_count=len(acc.carried),
+                        coverage=coverage,
+                    )
+                )
     return figures
 
 
-def rollup_period(*, plan_id: int, period_id: int) -> RollupSummary:
-    """Rebuild the figures of a period and of the year's later quarters (their year-to-date includes it)."""
+def _upsert_sql(*, rows: int, only_changed: bool) -> str:
+    pg = connection.vendor == "postgresql"
+    one = "(" + ", ".join("%s::jsonb" if pg and c == "coverage" else "%s" for c in FIGURE_COLUMNS) + ")"
+    updated = [c for c in FIGURE_COLUMNS if c not in FIGURE_KEY]
+    # Built from the column constants above only; every value travels as a parameter.
+    columns, values, key = ", ".join(FIGURE_COLUMNS), ", ".join([one] * rows), ", ".join(FIGURE_KEY)
+    sql = f"INSERT INTO reporting_figure ({columns}) VALUES {values} ON CONFLICT ({key}) DO UPDATE SET "  # noqa: S608
+    sql += ", ".join(f"{c} = EXCLUDED.{c}" for c in updated)
+    if only_changed:
+        # Rows whose figures did not change are left alone: no new row version, no index churn.
+        distinct = "IS DISTINCT FROM" if pg else "IS NOT"
+        compared = [c for c in updated if c not in ("computed_at", "plan_id")]
+        sql += " WHERE " + " OR ".join(f"reporting_figure.{c} {distinct} EXCLUDED.{c}" for c in compared)
+    return sql
+
+
+def _db_row(row: FigureRow, *, plan_id: int, period_id: int, now: Any) -> tuple:
+    ops = connection.ops
+    return (
+        plan_id,
+        row.indicator_id,
+        row.region_id,
+        period_id,
+        row.span,
+        row.basis,
+        ops.adapt_decimalfield_value(row.value, 24, 6),
+        ops.adapt_decimalfield_value(row.numerator, 24, 4),
+        ops.adapt_decimalfield_value(row.denominator, 24, 4),
+        row.done_count,
+        row.expected_count,
+        row.reported_count,
+        row.carried_count,
+        json.dumps(row.coverage, ensure_ascii=False),
+        RULE_VERSION,
+        ops.adapt_datetimefield_value(now),
+    )
+
+
+def _figures_write(*, plan_id: int, period_id: int, rows: list[FigureRow], only_changed: bool, batch: int = 500) -> int:
+    """Upsert the rows in batches of multi-row INSERTs; returns how many rows were written."""
+    now = timezone.now()
+    written = 0
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), batch):
+            chunk = rows[start : start + batch]
+            params = [v for r in chunk for v in _db_row(r, plan_id=plan_id, period_id=period_id, now=now)]
+            cursor.execute(_upsert_sql(rows=len(chunk), only_changed=only_changed), params)
+            written += max(cursor.rowcount, 0)
+    return written
+
+
+def _lock_slice(*, plan_id: int, period_id: int, province_id: int | None) -> None:
+    if province_id is None:
+        Period.objects.select_for_update().get(pk=period_id)
+        return
+    if connection.vendor != "postgresql":
+        return  # SQLite serialises every writer anyway.
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM reporting_period WHERE id = %s FOR SHARE", [period_id])
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"rollup:{plan_id}:{period_id}"])
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"rollup:{plan_id}:{period_id}:{province_id}"]
+        )
+
+
+def _slice_write(*, ctx: _Plan, period: Period, province_id: int) -> tuple[int, int]:
+    """Rebuild one slice's stored figures (inside the caller's transaction). Returns (figures, written)."""
+    rows = _slice_compute(ctx=ctx, period=period, province_id=province_id)
+    regions = [province_id, *ctx.cities(province_id)]
+    keep = {r.key for r in rows}
+    # Figures that no longer have data (a reopened submission) must go, not linger.
+    stale = [
+        pk
+        for pk, *key in Figure.objects.filter(plan=ctx.plan, period=period, region_id__in=regions).values_list(
+            "pk", "indicator_id", "region_id", "span", "basis"
+        )
+        if tuple(key) not in keep
+    ]
+    if stale:
+        Figure.objects.filter(pk__in=stale).delete()
+    cities = [r for r in rows if r.region_id != province_id]
+    province = [r for r in rows if r.region_id == province_id]
+    written = _figures_write(plan_id=ctx.plan.pk, period_id=period.pk, rows=cities, only_changed=True)
+    # Province rows are always rewritten: their computed_at is what "as of" on a dashboard says.
+    written += _figures_write(plan_id=ctx.plan.pk, period_id=period.pk, rows=province, only_changed=False)
+    return len(rows), written
+
+
+def rollup_slice(*, plan_id: int, period_id: int, province_id: int) -> RollupSummary:
+    """One (province, period) slice, in its own transaction: the unit of work of a rebuild task."""
     summary = RollupSummary()
     with transaction.atomic():
-        period = Period.objects.select_for_update().get(pk=period_id)
-        plan = Plan.objects.get(pk=plan_id)
-        province = plan_province(plan)
-        if province is None:
-            return summary
-        indicators = {i.pk: i for i in Indicator.objects.filter(plan=plan, is_active=True)}
-        cities = dict(Region.objects.filter(parent=province, level=Region.Level.CITY).values_list("id", "code"))
+        _lock_slice(plan_id=plan_id, period_id=period_id, province_id=province_id)
+        period = Period.objects.get(pk=period_id)
+        ctx = _Plan(Plan.objects.get(pk=plan_id))
+        figures, written = _slice_write(ctx=ctx, period=period, province_id=province_id)
+    summary.figures, summary.written, summary.slices = figures, written, 1
+    summary.periods.append(period.code)
+    return summary
+
+
+def rollup_period(*, plan_id: int, period_id: int, province_id: int | None = None) -> RollupSummary:
+    """Rebuild the figures of a period and of the year's later quarters (their year-to-date includes it),
+    for one province or, by default, every province of the plan; one transaction."""
+    summary = RollupSummary()
+    with transaction.atomic():
+        _lock_slice(plan_id=plan_id, period_id=period_id, province_id=province_id)
+        period = Period.objects.get(pk=period_id)
+        ctx = _Plan(Plan.objects.get(pk=plan_id))
+        provinces = [p.pk for p in plan_provinces(plan=ctx.plan)] if province_id is None else [province_id]
         # Later quarters of the year include this one in their year-to-date; quarters that have not
         # ended yet get no figures (carrying a stock into an unfinished quarter would invent data).
         later = Period.objects.filter(year=period.year, quarter__gt=period.quarter, end__lt=timezone.localdate())
         for each in [period, *later.order_by("quarter")]:
-            figures: list[Figure] = []
-            for basis in (Figure.Basis.OFFICIAL, Figure.Basis.PREVIEW):
-                figures += _slice(
-                    plan=plan, period=each, basis=basis, indicators=indicators, province=province, cities=cities
-                )
-            # Figures that no longer have data (a reopened submission) must go, not linger.
-            keep = {(f.indicator_id, f.region_id, f.span, f.basis) for f in figures}
-            stale = [
-                pk
-                for pk, *key in Figure.objects.filter(plan=plan, period=each).values_list(
-                    "pk", "indicator_id", "region_id", "span", "basis"
-                )
-                if tuple(key) not in keep
-            ]
-            if stale:
-                Figure.objects.filter(pk__in=stale).delete()
-            Figure.objects.bulk_create(
-                figures,
-                update_conflicts=True,
-                unique_fields=["indicator", "region", "period", "span", "basis"],
-                update_fields=UPDATE_FIELDS,
-                batch_size=1000,
-            )
-            summary.figures += len(figures)
+            if each.pk != period.pk:
+                _lock_slice(plan_id=plan_id, period_id=each.pk, province_id=province_id)
+            for province in provinces:
+                figures, written = _slice_write(ctx=ctx, period=each, province_id=province)
+                summary.figures += figures
+                summary.written += written
+                summary.slices += 1
             summary.periods.append(each.code)
     return summary
 
 
-def rollup_everything() -> dict:
-    """The nightly full rebuild: every plan, every year that has submissions (one transaction per year)."""
-    done = []
-    pairs = Submission.objects.values_list("plan_id", "period__year").distinct().order_by("plan_id", "period__year")
-    for plan_id, year in pairs:
-        first = Period.objects.filter(year=year).order_by("quarter").first()
-        if first is not None:
-            rollup_period(plan_id=plan_id, period_id=first.pk)
-            done.append(f"{plan_id}:{year}")
-    return {"rebuilt": done}
+def _coalesce_key(plan_id: int, period_id: int, province_id: int | None) -> str:
+    return f"rollup:queued:{plan_id}:{period_id}:{province_id or 'all'}"
 
 
-def rollup_enqueue(*, plan_id: int, period_id: int) -> None:
+def rollup_run(*, plan_id: int, period_id: int, province_id: int | None = None) -> RollupSummary:
+    """What the queued task does: let the next request for this slice queue again, then roll it up.
+    A request arriving after this point queues a new task, which will see its data."""
+    cache.delete(_coalesce_key(plan_id, period_id, province_id))
+    return rollup_period(plan_id=plan_id, period_id=period_id, province_id=province_id)
+
+
+def rollup_enqueue(*, plan_id: int, period_id: int, region_id: int | None = None) -> None:
     """Ask for a recompute once the current transaction commits: a worker must never see the approval
-    before it is safe, and a rolled-back approval must enqueue nothing."""
+    before it is safe, and a rolled-back approval must enqueue nothing. Given the reporting region, only
+    its province is recomputed; a request for a slice that is already queued is absorbed by it."""
     from reporting.tasks import rollup_period_task
 
-    transaction.on_commit(lambda: rollup_period_task.delay(plan_id, period_id))
+    province_id = province_of(region_id=region_id) if region_id is not None else None
+
+    def send() -> None:
+        key = _coalesce_key(plan_id, period_id, province_id)
+        if not cache.add(key, 1, timeout=COALESCE_SECONDS):
+            return
+        try:
+            rollup_period_task.delay(plan_id, period_id, province_id)
+        except Exception:
+            cache.delete(key)
+            raise
+
+    transaction.on_commit(send)
+
+
+def rollup_slices(*, plan: Plan | None = None) -> list[tuple[int, int, int]]:
+    """Every (plan, period, province) slice a full rebuild writes: quarters of the years that have
+    submissions (the first quarter, and the later ones that have ended)."""
+    today = timezone.localdate()
+    out = []
+    plans = [plan] if plan is not None else list(Plan.objects.order_by("pk"))
+    for each in plans:
+        years = set(Submission.objects.filter(plan=each).values_list("period__year", flat=True).distinct())
+        if not years:
+            continue
+        provinces = [p.pk for p in plan_provinces(plan=each)]
+        for period in Period.objects.filter(year__in=years).order_by("year", "quarter"):
+            if period.quarter != 1 and period.end >= today:
+                continue
+            out += [(each.pk, period.pk, province) for province in provinces]
+    return out
+
+
+def rollup_everything() -> dict:
+    """The full rebuild in this process: every slice, one transaction each."""
+    done = []
+    started = time.monotonic()
+    for plan_id, period_id, province_id in rollup_slices():
+        rollup_slice(plan_id=plan_id, period_id=period_id, province_id=province_id)
+        done.append(f"{plan_id}:{period_id}:{province_id}")
+    return {"rebuilt": done, "seconds": round(time.monotonic() - started, 3)}
+
+
+def rollup_rebuild_enqueue(*, plan: Plan | None = None) -> int:
+    """The full rebuild, partitioned: one task per (plan, period, province) slice, so that N workers on
+    N machines share it. Returns the number of tasks queued."""
+    from reporting.tasks import rollup_slice_task
+
+    slices = rollup_slices(plan=plan)
+    for plan_id, period_id, province_id in slices:
+        rollup_slice_task.delay(plan_id, period_id, province_id)
+    return len(slices)
 
 
 def _figure_key(f: Figure) -> tuple:
@@ -371,48 +675,48 @@ def _figure_facts(f: Figure) -> tuple:
 
 
 def rollup_consistency_check(*, repair: bool = True) -> dict:
-    """Recompute every period's figures in memory and compare with what is stored; record the drift and,
+    """Recompute every slice's figures in memory and compare with what is stored; record the drift and,
     by default, repair it by rebuilding the drifting periods."""
     from reporting.models import ConsistencyCheck
 
     results = {}
     for plan in Plan.objects.all():
-        province = plan_province(plan)
-        if province is None:
+        if plan_province(plan) is None:
             continue
-        indicators = {i.pk: i for i in Indicator.objects.filter(plan=plan, is_active=True)}
-        cities = dict(Region.objects.filter(parent=province, level=Region.Level.CITY).values_list("id", "code"))
+        ctx = _Plan(plan)
+        provinces = [p.pk for p in plan_provinces(plan=plan)]
         period_ids = set(Submission.objects.filter(plan=plan).values_list("period_id", flat=True))
         period_ids |= set(Figure.objects.filter(plan=plan).values_list("period_id", flat=True))
         differences = []
         checked = 0
-        drifting: set[int] = set()
+        drifting: set[tuple[int, int]] = set()
         for period in Period.objects.filter(pk__in=period_ids):
-            fresh = []
-            for basis in (Figure.Basis.OFFICIAL, Figure.Basis.PREVIEW):
-                fresh += _slice(
-                    plan=plan, period=period, basis=basis, indicators=indicators, province=province, cities=cities
-                )
-            want = {_figure_key(f): _figure_facts(f) for f in fresh}
-            have = {_figure_key(f): _figure_facts(f) for f in Figure.objects.filter(plan=plan, period=period)}
-            checked += len(have)
-            for key in want.keys() | have.keys():
-                if want.get(key) != have.get(key):
-                    drifting.add(period.pk)
-                    differences.append(
-                        {
-                            "indicator": key[0],
-                            "region": key[1],
-                            "period": period.code,
-                            "span": key[3],
-                            "basis": key[4],
-                            "stored": [str(x) for x in have[key]] if key in have else None,
-                            "recomputed": [str(x) for x in want[key]] if key in want else None,
-                        }
-                    )
+            for province_id in provinces:
+                fresh = _slice_compute(ctx=ctx, period=period, province_id=province_id)
+                want = {(r.indicator_id, r.region_id, period.pk, r.span, r.basis): r.facts() for r in fresh}
+                regions = [province_id, *ctx.cities(province_id)]
+                have = {
+                    _figure_key(f): _figure_facts(f)
+                    for f in Figure.objects.filter(plan=plan, period=period, region_id__in=regions)
+                }
+                checked += len(have)
+                for key in want.keys() | have.keys():
+                    if want.get(key) != have.get(key):
+                        drifting.add((period.pk, province_id))
+                        differences.append(
+                            {
+                                "indicator": key[0],
+                                "region": key[1],
+                                "period": period.code,
+                                "span": key[3],
+                                "basis": key[4],
+                                "stored": [str(x) for x in have[key]] if key in have else None,
+                                "recomputed": [str(x) for x in want[key]] if key in want else None,
+                            }
+                        )
         if repair:
-            for period_id in drifting:
-                rollup_period(plan_id=plan.pk, period_id=period_id)
+            for period_id, province_id in sorted(drifting):
+                rollup_slice(plan_id=plan.pk, period_id=period_id, province_id=province_id)
         ConsistencyCheck.objects.create(
             plan=plan,
             figures_checked=checked,

@@ -55,7 +55,7 @@ def _record(submission: Submission, *, user: User, action: str, old: str, reason
             detail={"action": action, "from": old, "to": submission.status, "reason": reason},
         )
     if old in COUNTED or submission.status in COUNTED:
-        rollup_enqueue(plan_id=submission.plan_id, period_id=submission.period_id)
+        rollup_enqueue(plan_id=submission.plan_id, period_id=submission.period_id, region_id=submission.region_id)
 
 
 def _clean_reason(reason: Any) -> str:
