@@ -450,3 +450,10 @@ def test_english_switch_translates_the_dashboard(client, quarter, coordinator):
     assert "Progress overview" in content
     assert "Off track" in content
     assert '<html lang="en">' in content
+
+
+def test_navigation_leads_signed_in_users_to_the_dashboards(client, plan, coordinator):
+    assert 'href="/dashboard/"' not in client.get("/").content.decode()
+    login(client, coordinator)
+    assert '<a href="/dashboard/">进展看板</a>' in client.get("/").content.decode()
+    assert '<a href="/dashboard/" aria-current="page">进展看板</a>' in client.get(OVERVIEW).content.decode()
