@@ -6,7 +6,7 @@ import time
 import uuid
 
 from django.conf import settings
-from django.contrib.auth import logout
+from django.contrib.auth import SESSION_KEY, logout
 from django.http import HttpRequest
 from django.middleware.locale import LocaleMiddleware
 from django.utils import translation
@@ -55,8 +55,8 @@ class SessionTimeoutMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated and hasattr(request, "session"):
+        if _session_login(request):
+            user = request.user
             now = int(time.time())
             started = request.session.setdefault("_started", now)
             last = request.session.get("_seen", now)
@@ -66,10 +66,15 @@ class SessionTimeoutMiddleware:
                 request.session["_seen"] = now
         response = self.get_response(request)
         # A login during this request (the login view) starts the clock now, not at the next request.
-        user = getattr(request, "user", None)
-        if user is not None and user.is_authenticated and "_started" not in request.session:
+        if _session_login(request) and "_started" not in request.session:
             request.session["_started"] = request.session["_seen"] = int(time.time())
         return response
+
+
+def _session_login(request) -> bool:
+    """A browser session login; token and API clients carry no session and are left alone."""
+    session = getattr(request, "session", None)
+    return session is not None and SESSION_KEY in session
 
 
 def _idle_seconds(user) -> int:
