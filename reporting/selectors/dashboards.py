@@ -13,7 +13,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Q
 from django.utils import timezone
 
@@ -76,7 +76,7 @@ class Audience:
         return self.scope.has(Role.BODY_REPORTER) and submission.body_id in self.scope.body_ids
 
 
-def audience_for(*, user: AbstractBaseUser | AnonymousUser) -> Audience:
+def audience_for(*, user: User | AnonymousUser) -> Audience:
     return Audience(scope=user_scope(user=user))
 
 
@@ -323,12 +323,12 @@ def completeness_grid(
     day = today or timezone.localdate()
     cities = list(Region.objects.filter(level=Region.Level.CITY).order_by("sort_order", "code"))
     bodies = reporting_bodies(plan=plan)
-    found: dict[tuple[str, int, int], Submission] = {}
-    for submission in Submission.objects.filter(plan=plan, period__in=periods).only(
+    found: dict[tuple[str, int | None, int], Submission] = {}
+    for each in Submission.objects.filter(plan=plan, period__in=periods).only(
         "public_id", "plan_id", "period_id", "region_id", "body_id", "status", "is_late", "submitted_at"
     ):
-        kind, key = ("r", submission.region_id) if submission.region_id else ("b", submission.body_id)
-        found[(kind, key, submission.period_id)] = submission
+        kind, key = ("r", each.region_id) if each.region_id else ("b", each.body_id)
+        found[(kind, key, each.period_id)] = each
     summaries = {p.pk: PeriodSummary(period=p) for p in periods}
     rows = []
     reporters: list[tuple[str, Region | ResponsibleBody]] = [("r", c) for c in cities] + [("b", b) for b in bodies]
@@ -516,7 +516,7 @@ def measure_detail(
     number: int,
     period: Period,
     audience: Audience,
-    user: AbstractBaseUser | AnonymousUser,
+    user: User | AnonymousUser,
     basis: str = Figure.Basis.OFFICIAL,
 ) -> MeasureDetail | None:
     """A measure: its text, tasks with their bodies and status, indicators with the period's province
@@ -553,9 +553,9 @@ def measure_detail(
     for task in tasks:
         own = [i for i in indicator_rows if i.indicator.task_id == task.pk]
         statuses = [t.status for i in own for t in i.targets]
-        for row in own:
-            if row.indicator.kind == Indicator.Kind.MILESTONE and not row.targets:
-                done = None if row.figure is None or row.figure.value is None else row.figure.done_count > 0
+        for item in own:
+            if item.indicator.kind == Indicator.Kind.MILESTONE and not item.targets:
+                done = None if item.figure is None or item.figure.value is None else item.figure.done_count > 0
                 statuses.append(
                     judge_milestone(
                         done=done, at=period.end, deadline=task.deadline, per_year=task.recurrence == "yearly"
@@ -716,7 +716,7 @@ def indicator_detail(
     code: str,
     period: Period,
     audience: Audience,
-    user: AbstractBaseUser | AnonymousUser,
+    user: User | AnonymousUser,
     basis: str = Figure.Basis.OFFICIAL,
 ) -> IndicatorDetail | None:
     """An indicator's province trend against its target trajectory and projection, the city breakdown

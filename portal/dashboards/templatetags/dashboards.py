@@ -45,9 +45,11 @@ def status_label(status: Status | str | None) -> str:
 
 @register.filter
 def get_item(mapping: dict, key: str) -> object:
+    """`{{ counts|get_item:status }}`: a dict entry by a key held in a variable."""
     return mapping.get(key, "")
 
 
 @register.filter
-def absolute(value: int | Decimal | None) -> int | Decimal | None:
+def absolute(value: int | None) -> int | None:
+    """Days overdue from a negative "days left"."""
     return None if value is None else abs(value)
