@@ -61,9 +61,17 @@ class ExportForm(forms.Form):
         label=gettext_lazy("举措编号"), required=False, max_length=200, help_text=gettext_lazy("可选，逗号分隔，如 6,7")
     )
     cities = forms.MultipleChoiceField(
-        label=gettext_lazy("设区市"), required=False, widget=forms.CheckboxSelectMultiple
+        label=gettext_lazy("设区市"),
+        required=False,
+        widget=forms.SelectMultiple(attrs={"size": 6}),
+        help_text=gettext_lazy("可选，按住 Ctrl 多选；不选为全部"),
     )
-    bodies = forms.MultipleChoiceField(label=gettext_lazy("责任单位"), required=False, widget=forms.SelectMultiple)
+    bodies = forms.MultipleChoiceField(
+        label=gettext_lazy("责任单位"),
+        required=False,
+        widget=forms.SelectMultiple(attrs={"size": 6}),
+        help_text=gettext_lazy("可选，按住 Ctrl 多选"),
+    )
     background = forms.BooleanField(label=gettext_lazy("后台生成"), required=False)
 
     def __init__(self, *args: Any, audience: Audience, **kwargs: Any) -> None:

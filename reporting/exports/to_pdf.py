@@ -4,6 +4,7 @@ Fonts are Noto Sans CJK from Debian's fonts-noto-cjk, found through fontconfig o
 URL fetcher refuses everything but local font files, so rendering never reaches the network (a
 reporter's text cannot smuggle in a remote image or stylesheet either: it is escaped by the template)."""
 
+import logging
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,8 @@ from reporting.exports.cells import as_date, as_datetime, as_decimal
 from reporting.exports.parts import ABOUT_ROWS, PARTS, SUMMARY, part_rows
 
 TEMPLATE = "reporting/exports/report_pdf.html"
+# WeasyPrint logs every layout step of every page at INFO; a 50-page report would flood the worker's log.
+logging.getLogger("weasyprint.progress").setLevel(logging.WARNING)
 FONT_DIRS = ("/usr/share/fonts/", "/usr/local/share/fonts/")
 
 

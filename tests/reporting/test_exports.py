@@ -380,3 +380,38 @@ def test_building_a_report_takes_bounded_queries(world, auditor, coordinator, su
     assert len(content["parts"]["figures"]) > 0
     assert len(large) == len(small)
     assert len(large) <= 24
+
+
+def test_a_year_report_states_year_to_date_figures_and_every_ended_quarter(world, auditor, previous_period):
+    rollup_period(plan_id=world.plan.pk, period_id=previous_period.pk)
+    job = _export(auditor, period="2025")
+    content = job.snapshot.content
+    assert (content["meta"]["span"], content["meta"]["figure_span"], content["meta"]["period_label"]) == (
+        "year",
+        "ytd",
+        "2025年度",
+    )
+    expected = official(world.plan, world.period, span="ytd")
+    rows = sheet_rows(job_path(job), "各地数据")
+    assert {r["数据键"] for r in rows} == set(expected)
+    for row in rows:
+        figure = expected[row["数据键"]]
+        assert row["数值（单位见“计量单位”列）"] == (float(figure.value) if figure.value is not None else None)
+    # 2025Q3 (nothing sent, long overdue) and 2025Q4.
+    assert {r["填报期"] for r in sheet_rows(job_path(job), "报送情况")} == {"2025Q3", "2025Q4"}
+
+
+def test_the_pdf_fetches_nothing_but_local_fonts():
+    from reporting.exports.to_pdf import _fetcher_class, css_string
+
+    fetcher = _fetcher_class()()
+    for url in (
+        "http://evil.example/x.png",
+        "https://evil.example/font.woff",
+        "file:///etc/passwd",
+        "file:///usr/share/fonts/../../../etc/passwd",
+        "data:text/plain,hello",
+    ):
+        with pytest.raises(ValueError, match="local fonts only"):
+            fetcher(url)
+    assert css_string('a"b</style>') == "a\\22 b\\3c /style\\3e "
