@@ -292,5 +292,8 @@ SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 # 20 points at risk, further behind off track. Documented in docs/rollup-rules.md.
 STATUS_ON_TRACK_SLACK = env.float("STATUS_ON_TRACK_SLACK", default=0.05)
 STATUS_AT_RISK_SLACK = env.float("STATUS_AT_RISK_SLACK", default=0.20)
+# Supervision reports up to this many figure rows are built during the request; larger ones (and every
+# PDF) go to a Celery job the user follows.
+EXPORT_INLINE_MAX_ROWS = env.int("EXPORT_INLINE_MAX_ROWS", default=3000)
 # Reminders: this many days before a deadline, reporters with nothing submitted are reminded.
 REMINDER_DAYS_BEFORE = env.int("REMINDER_DAYS_BEFORE", default=3)
