@@ -11,7 +11,7 @@ Rules:
 - A per-year target is judged year to date: by the end of quarter q, q/4 of the target is expected.
 - progress = (actual − start) / (target − start); expected = share of the time elapsed. Lower-is-better
   targets work the same way because (target − start) is then negative.
-- achieved: the comparator holds (≥, ≤, or ≈ within the tolerance); on track: progress ≥ expected − 5
+- achieved: the comparator holds (≥, ≤, or ≈: at least the target less its tolerance); on track: progress ≥ expected − 5
   points; at risk: ≥ expected − 20 points; off track: further behind, or the deadline passed unmet;
   no data: no actual figure. Thresholds are settings.
 - Milestones: done → achieved; not done → on track until the last quarter before the deadline (or the
@@ -66,7 +66,8 @@ def comparator_holds(*, actual: Decimal, target: Decimal, comparator: str, toler
         return actual >= target
     if comparator == "lte":
         return actual <= target
-    return abs(actual - target) <= abs(target) * tolerance_pct / Decimal(100)
+    # "About 50 schools" (左右) is met from 50 less the tolerance upwards: building more is not a miss.
+    return actual >= target - abs(target) * tolerance_pct / Decimal(100)
 
 
 def judge(

@@ -63,7 +63,8 @@ def test_lower_is_better_target_works_the_same_way():
     assert _judge(D(59), **kwargs).status == Status.ACHIEVED
 
 
-def test_approximate_target_is_achieved_within_tolerance():
+def test_approximate_target_is_achieved_from_the_tolerance_up():
+    assert _judge(D(57), target=D(50), start=D(30), comparator="approx").status == Status.ACHIEVED
     assert _judge(D(46), target=D(50), start=D(30), comparator="approx").status == Status.ACHIEVED
     assert _judge(D(44), target=D(50), start=D(30), comparator="approx").status != Status.ACHIEVED
 

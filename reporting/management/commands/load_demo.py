@@ -15,7 +15,7 @@ from django.db import transaction
 from django.utils import timezone
 from simple_history.utils import bulk_create_with_history
 
-from indicators.models import Indicator
+from indicators.models import Indicator, Target
 from measures.models import Plan, Region, ResponsibleBody
 from portal.accounts.backends import DEMO_GROUP
 from portal.accounts.models import Role
@@ -68,7 +68,7 @@ class Command(BaseCommand):
         if created or not Figure.objects.filter(plan=plan).exists():
             # Build the province figures now, so the dashboards have something to show straight away.
             rebuilt = rollup_everything()
-            self.stdout.write(f"Rolled up {len(rebuilt['rebuilt'])} plan-years of figures.")
+            self.stdout.write(f"Rolled up {len(rebuilt['rebuilt'])} slices of figures (plan, quarter, province).")
         self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}), refused whenever DEBUG is off:")
         for username, _role, _scope, label in DEMO_ACCOUNTS:
             self.stdout.write(f"  {username:24} {label}")
@@ -119,6 +119,59 @@ class Command(BaseCommand):
             users[username] = user
         return users
 
+    def _bodies(self, *, plan: Plan, periods, targets, user, rng: random.Random) -> int:
+        """Every provincial body that reports province-level indicators, every quarter: confirmed, but
+        the latest quarter is still in review for some."""
+        bodies = list(
+            ResponsibleBody.objects.filter(indicators__plan=plan, indicators__reporter=Indicator.Reporter.BODY)
+            .distinct()
+            .order_by("code")
+        )
+        existing = set(Submission.objects.filter(plan=plan, body__isnull=False).values_list("period_id", "body_id"))
+        created = 0
+        for body_index, body in enumerate(bodies):
+            indicators = list(indicators_expected(plan=plan, body=body))
+            for step, period in enumerate(periods):
+                if (period.id, body.id) in existing:
+                    continue
+                in_review = period == periods[-1] and body_index % 3 == 0
+                status = Submission.Status.SUBMITTED if in_review else Submission.Status.CONFIRMED
+                submission = Submission.objects.create(
+                    plan=plan,
+                    period=period,
+                    body=body,
+                    status=status,
+                    created_by=user,
+                    submitted_by=user,
+                    submitted_at=timezone.make_aware(datetime.combine(period.deadline, time(10))),
+                    confirmed_by=None if in_review else user,
+                    confirmed_at=None
+                    if in_review
+                    else timezone.make_aware(datetime.combine(period.deadline, time(16))),
+                )
+                Transition.objects.create(
+                    submission=submission, action="create", to_status=status, actor=user, reason=DEMO_NOTE
+                )
+                bulk_create_with_history(
+                    [
+                        _demo_value(
+                            submission=submission,
+                            indicator=indicator,
+                            target=targets.get(indicator.pk),
+                            share=Decimal(1),
+                            step=step,
+                            rng=rng,
+                            user=user,
+                        )
+                        for indicator in indicators
+                    ],
+                    DataValue,
+                    default_user=user,
+                    default_change_reason=DEMO_NOTE,
+                )
+                created += 1
+        return created
+
     def _data(self, *, plan: Plan, users: dict[str, object], rng: random.Random) -> int:
         today = timezone.localdate()
         periods = [p for p in periods_ensure_range(first_year=FIRST_YEAR, last_year=today.year) if p.end < today]
@@ -129,7 +182,9 @@ class Command(BaseCommand):
         city_indicators = list(indicators_expected(plan=plan, region=cities[0])) if cities else []
         measures = list(measures_for_narrative(plan=plan))
         existing = set(Submission.objects.filter(plan=plan, region__isnull=False).values_list("period_id", "region_id"))
-        created = 0
+        targets = {t.indicator_id: t for t in Target.objects.filter(indicator__plan=plan, region__isnull=True)}
+        total_size = sum(Decimal(1 + (len(cities) - i) % 5) / 2 for i in range(len(cities))) or Decimal(1)
+        created = self._bodies(plan=plan, periods=periods, targets=targets, user=reporter, rng=rng)
         latest = periods[-1]
         for city_index, city in enumerate(cities):
             size = Decimal(1 + (len(cities) - city_index) % 5) / 2  # larger and smaller cities
@@ -175,7 +230,8 @@ class Command(BaseCommand):
                         _demo_value(
                             submission=submission,
                             indicator=indicator,
-                            size=size,
+                            target=targets.get(indicator.pk),
+                            share=size / total_size,
                             step=period_index,
                             rng=rng,
                             user=reporter,
@@ -207,22 +263,35 @@ class Command(BaseCommand):
         return created
 
 
-def _demo_value(*, submission, indicator: Indicator, size: Decimal, step: int, rng: random.Random, user) -> DataValue:
+def _demo_value(
+    *,
+    submission,
+    indicator: Indicator,
+    target,
+    share: Decimal,
+    step: int,
+    rng: random.Random,
+    user,
+) -> DataValue:
+    """A plausible synthetic value: `share` is the reporter's part of the province (a city's weight, or 1
+    for a provincial body); figures with a target grow towards it, with noise, and some fall short."""
     growth = Decimal(1) + Decimal(step) / Decimal(60)
-    noise = Decimal(rng.randint(90, 110)) / Decimal(100)
+    noise = Decimal(rng.randint(85, 115)) / Decimal(100)
     value = DataValue(submission=submission, indicator=indicator, updated_by=user, comment=DEMO_NOTE)
     if indicator.kind == Indicator.Kind.MILESTONE:
-        value.done = step > 8
+        value.done = step > 8 + (indicator.pk % 12)
         value.done_on = submission.period.end if value.done else None
     elif indicator.kind in (Indicator.Kind.RATIO, Indicator.Kind.SHARE):
-        target = indicator.targets.first()
         goal = (target.value / indicator.scale) if target is not None else Decimal("0.5")
-        share = min(Decimal("0.99"), goal * Decimal("0.8") * growth * noise)
-        denominator = (Decimal(100000) * size).quantize(Decimal(1))
-        value.denominator = denominator
-        value.numerator = (denominator * share).quantize(Decimal(1))
+        ratio = min(Decimal("0.99"), goal * Decimal("0.75") * growth * noise)
+        denominator = (Decimal(100000) * share * 13).quantize(Decimal(1))
+        value.denominator = max(denominator, Decimal(1))
+        value.numerator = (value.denominator * ratio).quantize(Decimal(1))
     elif indicator.kind == Indicator.Kind.STOCK:
-        value.value = (Decimal(5000) * size * growth * noise).quantize(Decimal(1))
+        base = target.value * Decimal("0.7") if target is not None else Decimal(5000) * 13
+        value.value = (base * share * growth * noise).quantize(Decimal(1))
     else:
-        value.value = (Decimal(300) * size * noise).quantize(Decimal(1))
+        # A yearly target is met over four quarters; flows without one get a modest quarterly count.
+        yearly = target.value if target is not None and target.per_year else Decimal(1200) * 13
+        value.value = (yearly / 4 * share * noise).quantize(Decimal(1))
     return value
