@@ -676,33 +676,27 @@ PARSED = """
     CASE WHEN n.numerator ~ %(num)s THEN n.numerator::numeric ELSE f.numerator END AS pn,
     CASE WHEN n.denominator ~ %(num)s THEN n.denominator::numeric ELSE f.denominator END AS pd,
     CASE WHEN lower(n.done) IN %(true_words)s THEN true WHEN lower(n.done) IN %(false_words)s THEN false END AS pdone,
-    CASE WHEN n.done_on ~ %(date)s THEN
-         CASE WHEN substr(n.done_on, 6, 2)::int BETWEEN 1 AND 12 AND substr(n.done_on, 1, 4)::int >= 1
-                   AND substr(n.done_on, 9, 2)::int BETWEEN 1 AND extract(day FROM (
-                       make_date(substr(n.done_on, 1, 4)::int, substr(n.done_on, 6, 2)::int, 1)
-                       + interval '1 month - 1 day'))
-              THEN make_date(substr(n.done_on, 1, 4)::int, substr(n.done_on, 6, 2)::int,
-                             substr(n.done_on, 9, 2)::int) END
-         ELSE f.done_on END AS pdate
-"""
-
-RESOLVED = f"""
-FROM ({NORMALISED}) n
-LEFT JOIN measures_region r ON r.code = n.region
-LEFT JOIN measures_responsiblebody b ON b.code = n.body
-LEFT JOIN hi_periods p ON p.code = n.period
-LEFT JOIN indicators_indicator i ON i.plan_id = %(plan)s AND i.code = n.indicator
-LEFT JOIN hi_fix f ON f.seq = n.seq
+    CASE WHEN n.done_on !~ %(date)s THEN f.done_on
+         WHEN substr(n.done_on, 6, 2)::int BETWEEN 1 AND 12 AND substr(n.done_on, 1, 4)::int >= 1 THEN
+              CASE WHEN substr(n.done_on, 9, 2)::int BETWEEN 1 AND extract(day FROM (
+                        make_date(substr(n.done_on, 1, 4)::int, substr(n.done_on, 6, 2)::int, 1)
+                        + interval '1 month - 1 day'))
+                   THEN make_date(substr(n.done_on, 1, 4)::int, substr(n.done_on, 6, 2)::int,
+                                  substr(n.done_on, 9, 2)::int) END END AS pdate
 """
 
 EXPECTED = """(i.is_active AND CASE WHEN n.region IS NOT NULL THEN i.reporter IN ('city', 'both')
                 ELSE b.id IS NOT NULL AND i.reporter IN ('body', 'both') AND i.lead_body_id = b.id END)"""
 
-CHECK_SQL = f"""
-INSERT INTO hi_errors (seq, field, reason)
-SELECT seq, split_part(e, %(sep)s, 1), split_part(e, %(sep)s, 2)
-FROM (
-  SELECT x.seq, unnest(ARRAY[
+# One pass over the staging table: every code resolved, every number parsed, every rule checked; the
+# reasons a row is refused are collected in its `errors` array. Blank rows are dropped here.
+RESOLVE_SQL = f"""
+CREATE TEMP TABLE hi_resolved ON COMMIT DROP AS
+SELECT x.seq, x.sheet, x.row_no, COALESCE(x.region, '') AS region_key, COALESCE(x.body, '') AS body_key,
+       COALESCE(x.period, '') AS period_key, x.indicator AS indicator_key,
+       x.region_id, x.body_id, x.period_id, x.indicator_id, x.kind,
+       x.pv, x.pn, x.pd, x.pdone, x.pdate, x.comment,
+       array_remove(ARRAY[
     CASE WHEN (x.region IS NULL) = (x.body IS NULL) THEN 'region' || %(sep)s || %(reporter)s
          WHEN x.region IS NOT NULL AND x.region_id IS NULL
               THEN 'region' || %(sep)s || replace(%(region_unknown)s, '{{code}}', left(x.region, 64))
@@ -763,56 +757,60 @@ FROM (
               THEN 'done_on' || %(sep)s || %(done_false_date)s END,
     CASE WHEN x.expected AND x.comment_length > %(max_comment)s
               THEN 'comment' || %(sep)s || %(comment_long)s END
-  ]) AS e
-  FROM (
+  ], NULL) AS errors
+FROM (
     SELECT n.*, r.id AS region_id, r.level AS region_level, b.id AS body_id, p.id AS period_id, p.ended,
-           p.code AS period_known,
-           i.id AS indicator_id, i.kind, COALESCE({EXPECTED}, false) AS expected,
+           p.code AS period_known, i.id AS indicator_id, i.kind, COALESCE({EXPECTED}, false) AS expected,
            f.value_error, f.numerator_error, f.denominator_error, {PARSED}
-    {RESOLVED}
-  ) x
-) y
-WHERE e IS NOT NULL
+    FROM ({NORMALISED}) n
+    LEFT JOIN measures_region r ON r.code = n.region
+    LEFT JOIN measures_responsiblebody b ON b.code = n.body
+    LEFT JOIN hi_periods p ON p.code = n.period
+    LEFT JOIN indicators_indicator i ON i.plan_id = %(plan)s AND i.code = n.indicator
+    LEFT JOIN hi_fix f ON f.seq = n.seq
+    OFFSET 0
+) x
+WHERE concat(x.region, x.body, x.period, x.indicator, x.value, x.numerator, x.denominator, x.done, x.done_on,
+             x.comment) <> ''
 """  # noqa: S608 - composed from the constant fragments above; values travel as parameters
 
-DUPLICATES_SQL = f"""
+ERRORS_SQL = """
 INSERT INTO hi_errors (seq, field, reason)
-SELECT n.seq, 'indicator', %(duplicate)s
-FROM ({NORMALISED}) n
-JOIN (
-    SELECT COALESCE(btrim(region, %(blanks)s), '') AS region, COALESCE(btrim(body, %(blanks)s), '') AS body,
-           COALESCE(upper(btrim(period, %(blanks)s)), '') AS period, btrim(indicator, %(blanks)s) AS indicator
-    FROM hi_staging
-    WHERE NULLIF(btrim(indicator, %(blanks)s), '') IS NOT NULL
-    GROUP BY 1, 2, 3, 4 HAVING count(*) > 1
-) d ON d.region = COALESCE(n.region, '') AND d.body = COALESCE(n.body, '') AND d.period = COALESCE(n.period, '')
-   AND d.indicator = n.indicator
-"""  # noqa: S608 - composed from the constant fragments above; values travel as parameters
+SELECT seq, split_part(e, %(sep)s, 1), split_part(e, %(sep)s, 2)
+FROM (SELECT seq, unnest(errors) AS e FROM hi_resolved WHERE cardinality(errors) > 0) y
+"""
 
-# Reports the file names, each once: their ids and any report that already exists.
+CLEAN = "NOT EXISTS (SELECT 1 FROM hi_errors e WHERE e.seq = r.seq)"
+
+DUPLICATES_SQL = """
+INSERT INTO hi_errors (seq, field, reason)
+SELECT r.seq, 'indicator', %(duplicate)s
+FROM hi_resolved r
+JOIN (
+    SELECT region_key, body_key, period_key, indicator_key FROM hi_resolved
+    WHERE indicator_key IS NOT NULL
+    GROUP BY 1, 2, 3, 4 HAVING count(*) > 1
+) d USING (region_key, body_key, period_key, indicator_key)
+"""
+
+# The reports the file names, each once, with the report that already exists, if any.
 REPORTS_SQL = f"""
 CREATE TEMP TABLE hi_reports ON COMMIT DROP AS
-SELECT k.region, k.body, k.period, r.id AS region_id, b.id AS body_id, p.id AS period_id,
-       COALESCE(sr.id, sb.id) AS submission_id, COALESCE(sr.status, sb.status) AS status, false AS created
-FROM (
-    SELECT COALESCE(n.region, '') AS region, COALESCE(n.body, '') AS body, n.period
-    FROM ({NORMALISED}) n
-    WHERE NOT EXISTS (SELECT 1 FROM hi_errors e WHERE e.seq = n.seq)
-    GROUP BY 1, 2, 3
-) k
-JOIN hi_periods p ON p.code = k.period AND p.id IS NOT NULL
-LEFT JOIN measures_region r ON k.region <> '' AND r.code = k.region
-LEFT JOIN measures_responsiblebody b ON k.region = '' AND b.code = k.body
-LEFT JOIN reporting_submission sr ON sr.plan_id = %(plan)s AND sr.period_id = p.id AND sr.region_id = r.id
-LEFT JOIN reporting_submission sb ON sb.plan_id = %(plan)s AND sb.period_id = p.id AND sb.body_id = b.id
+SELECT k.period_id, k.region_id, k.body_id, COALESCE(sr.id, sb.id) AS submission_id,
+       COALESCE(sr.status, sb.status) AS status, false AS created
+FROM (SELECT period_id, region_id, body_id FROM hi_resolved r WHERE {CLEAN} GROUP BY 1, 2, 3) k
+LEFT JOIN reporting_submission sr ON sr.plan_id = %(plan)s AND sr.period_id = k.period_id AND sr.region_id = k.region_id
+LEFT JOIN reporting_submission sb ON sb.plan_id = %(plan)s AND sb.period_id = k.period_id AND sb.body_id = k.body_id
 """  # noqa: S608 - composed from the constant fragments above; values travel as parameters
+
+SAME_REPORT = """h.period_id = r.period_id AND COALESCE(h.region_id, 0) = COALESCE(r.region_id, 0)
+       AND COALESCE(h.body_id, 0) = COALESCE(r.body_id, 0)"""
 
 BLOCKED_SQL = f"""
 INSERT INTO hi_errors (seq, field, reason)
-SELECT n.seq, 'period', replace(%(in_workflow)s, '{{code}}', h.status)
-FROM ({NORMALISED}) n
-JOIN hi_reports h ON h.region = COALESCE(n.region, '') AND h.body = COALESCE(n.body, '') AND h.period = n.period
-WHERE h.status <> 'confirmed'
+SELECT r.seq, 'period', h.reason
+FROM hi_resolved r JOIN hi_blocked h ON {SAME_REPORT}
+WHERE {CLEAN}
 """  # noqa: S608 - composed from the constant fragments above; values travel as parameters
 
 CREATE_REPORTS_SQL = """
@@ -848,21 +846,15 @@ WHERE made.period_id = h.period_id AND COALESCE(made.region_id, 0) = COALESCE(h.
 """
 
 VALUES_SELECT = f"""
-SELECT h.submission_id, x.indicator_id,
-       CASE WHEN x.kind IN ('stock', 'flow') THEN x.pv END,
-       CASE WHEN x.kind IN ('ratio', 'share') THEN x.pn END,
-       CASE WHEN x.kind IN ('ratio', 'share') THEN x.pd END,
-       CASE WHEN x.kind = 'milestone' THEN x.pdone END,
-       CASE WHEN x.kind = 'milestone' THEN x.pdate END,
-       x.comment, %(now)s::timestamptz, %(user)s::integer, h.created
-FROM (
-    SELECT n.seq, n.region, n.body, n.period, n.comment, i.id AS indicator_id, i.kind, {PARSED}
-    FROM ({NORMALISED}) n
-    JOIN indicators_indicator i ON i.plan_id = %(plan)s AND i.code = n.indicator
-    LEFT JOIN hi_fix f ON f.seq = n.seq
-    WHERE NOT EXISTS (SELECT 1 FROM hi_errors e WHERE e.seq = n.seq)
-) x
-JOIN hi_reports h ON h.region = COALESCE(x.region, '') AND h.body = COALESCE(x.body, '') AND h.period = x.period
+SELECT h.submission_id, r.indicator_id,
+       CASE WHEN r.kind IN ('stock', 'flow') THEN r.pv END,
+       CASE WHEN r.kind IN ('ratio', 'share') THEN r.pn END,
+       CASE WHEN r.kind IN ('ratio', 'share') THEN r.pd END,
+       CASE WHEN r.kind = 'milestone' THEN r.pdone END,
+       CASE WHEN r.kind = 'milestone' THEN r.pdate END,
+       r.comment, %(now)s::timestamptz, %(user)s::integer, h.created
+FROM hi_resolved r JOIN hi_reports h ON {SAME_REPORT}
+WHERE {CLEAN}
 """  # noqa: S608 - composed from the constant fragments above; values travel as parameters
 
 VALUE_COLUMNS = "value, numerator, denominator, done, done_on, comment"
@@ -977,9 +969,7 @@ class _PostgresImport(_Import):
             # The staging tables and the checks' hash tables stay in memory at national scale.
             cursor.execute("SET LOCAL work_mem = '256MB'")
             cursor.execute(STAGING_DDL)
-            self._copy(cursor, params)
-            cursor.execute("SELECT count(*) FROM hi_staging")
-            self.report.rows = cursor.fetchone()[0]
+            self._copy(cursor)
             cursor.execute("SELECT DISTINCT NULLIF(upper(btrim(period, %s)), '') FROM hi_staging", [BLANKS])
             periods = self.periods_for({code for (code,) in cursor.fetchall() if code})
             execute_values(
@@ -988,19 +978,31 @@ class _PostgresImport(_Import):
                 [(code, p.pk if p else None, _ended(*_quarter_of(code), self.today)) for code, p in periods.items()],
             )
             self._fix(cursor)
-            cursor.execute("ANALYZE hi_staging")
-            cursor.execute(CHECK_SQL, params)
+            cursor.execute(RESOLVE_SQL, params)
+            self.report.rows = cursor.rowcount
+            cursor.execute(ERRORS_SQL, params)
             cursor.execute(DUPLICATES_SQL, params)
             cursor.execute(REPORTS_SQL, params)
-            cursor.execute("SELECT count(*) FROM hi_reports WHERE status IS NOT NULL AND status <> 'confirmed'")
-            if cursor.fetchone()[0]:
+            cursor.execute(
+                "SELECT period_id, region_id, body_id, status FROM hi_reports "
+                "WHERE status IS NOT NULL AND status <> 'confirmed'"
+            )
+            blocked = cursor.fetchall()
+            if blocked:
+                cursor.execute(
+                    "CREATE TEMP TABLE hi_blocked (period_id bigint, region_id bigint, body_id bigint, reason text) "
+                    "ON COMMIT DROP"
+                )
+                execute_values(
+                    cursor.cursor,
+                    "INSERT INTO hi_blocked VALUES %s",
+                    [(p, r, b, self.m.fill(self.m.in_workflow, _status_label(st))) for p, r, b, st in blocked],
+                )
                 cursor.execute(BLOCKED_SQL, params)
                 cursor.execute("DELETE FROM hi_reports WHERE status IS NOT NULL AND status <> 'confirmed'")
             self._collect_errors(cursor)
-            cursor.execute(
-                "SELECT count(*) FROM hi_staging s WHERE NOT EXISTS (SELECT 1 FROM hi_errors e WHERE e.seq = s.seq)"
-            )
-            self.report.accepted = cursor.fetchone()[0]
+            cursor.execute("SELECT count(DISTINCT seq) FROM hi_errors")
+            self.report.accepted = self.report.rows - cursor.fetchone()[0]
             if (strict and self.report.rejected) or not self.report.accepted:
                 return
             cursor.execute(CREATE_REPORTS_SQL, params)
@@ -1032,7 +1034,7 @@ class _PostgresImport(_Import):
         self.report.values_unchanged = self.report.accepted - written
         self.report.written = True
 
-    def _copy(self, cursor: Any, params: dict[str, Any]) -> None:
+    def _copy(self, cursor: Any) -> None:
         raw = cursor.cursor
         try:
             if self.source.kind == "csv":
@@ -1050,12 +1052,6 @@ class _PostgresImport(_Import):
                 )
                 with self.source.path.open("rb") as handle:
                     raw.copy_expert(sql, handle)
-                # Rows whose every cell is blank are not data: drop them, as the Python path does.
-                cursor.execute(
-                    "DELETE FROM hi_staging WHERE btrim(concat(region, body, period, indicator, value, numerator, "
-                    "denominator, done, done_on, comment), %(blanks)s) = ''",
-                    params,
-                )
                 return
             buffer = io.StringIO()
             writer = csv.writer(buffer)
@@ -1125,7 +1121,7 @@ class _PostgresImport(_Import):
         cursor.execute(
             """
             SELECT DISTINCT s.sheet, COALESCE(s.row_no, s.seq), e.field, e.reason
-            FROM hi_errors e JOIN hi_staging s ON s.seq = e.seq
+            FROM hi_errors e JOIN hi_resolved s ON s.seq = e.seq
             """
         )
         self.report.rejected = [RejectedRow(row, name, reason, sheet) for sheet, row, name, reason in cursor.fetchall()]
