@@ -9,9 +9,11 @@ from django.conf import settings
 from django.contrib.auth import SESSION_KEY, logout
 from django.http import HttpRequest
 from django.middleware.locale import LocaleMiddleware
+from django.shortcuts import redirect
 from django.utils import translation
 
 from portal.accounts.context import RequestInfo, current_request
+from portal.accounts.validators import password_expired
 
 SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
@@ -84,3 +86,17 @@ def _idle_seconds(user) -> int:
     strict = user.is_staff or bool(user_scope(user=user).roles & {Role.ADMIN, Role.AUDITOR})
     minutes = settings.SESSION_IDLE_MINUTES_PRIVILEGED if strict else settings.SESSION_IDLE_MINUTES
     return minutes * 60
+
+
+class PasswordExpiryMiddleware:
+    """A browser user whose password is older than PASSWORD_MAX_AGE_DAYS can only change it (or leave)."""
+
+    ALLOWED = ("/accounts/password_change/", "/accounts/logout/", "/static/", "/i18n/")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if _session_login(request) and not request.path.startswith(self.ALLOWED) and password_expired(request.user):
+            return redirect("password_change")
+        return self.get_response(request)

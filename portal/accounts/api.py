@@ -28,6 +28,7 @@ from portal.accounts.models import SecurityEvent
 from portal.accounts.security import security_event_record
 from portal.accounts.selectors import user_scope
 from portal.accounts.serializers import TokenLoginSerializer, TokenSerializer
+from portal.accounts.validators import password_expired
 
 LOCKED = OpenApiResponse(
     ErrorSerializer,
@@ -107,6 +108,18 @@ class TokenLoginView(APIView):
                 _("用户名或密码错误。"),
                 errors={"non_field_errors": [_("用户名或密码错误。")]},
                 status_code=status.HTTP_400_BAD_REQUEST,
+            )
+        if password_expired(user):
+            security_event_record(
+                event=SecurityEvent.Event.LOGIN_FAILED,
+                success=False,
+                user=user,
+                detail={"via": "api", "why": "expired"},
+            )
+            raise ApplicationError(
+                _("密码已超过有效期，请先登录网页修改密码。"),
+                errors={"password": [_("密码已过期。")]},
+                status_code=status.HTTP_403_FORBIDDEN,
             )
         security_event_record(event=SecurityEvent.Event.LOGIN, success=True, user=user, detail={"via": "api"})
         instance, token = get_token_model().objects.create(
