@@ -102,6 +102,7 @@ SEP = "\x1f"
 # Blanks trimmed from every cell, the same set in SQL and in Python, so both paths read a cell alike.
 BLANKS = " \t\r\n\u3000\u00a0"
 HISTORY_REASON_MAX = 100
+ANALYZE_AFTER = 50_000
 
 
 @dataclass(frozen=True)
@@ -1021,6 +1022,10 @@ class _PostgresImport(_Import):
                 cursor.execute("CREATE TEMP TABLE hi_changed (id bigint, submission_id bigint) ON COMMIT DROP")
             cursor.execute(UPSERT_SQL, params)
             written = cursor.rowcount
+            if written > ANALYZE_AFTER:
+                # A large load changes the tables' shape; the rollups' plans depend on fresh statistics.
+                cursor.execute("ANALYZE reporting_submission")
+                cursor.execute("ANALYZE reporting_datavalue")
             if changed:
                 cursor.execute(NEW_STATE_SQL, params)
                 cursor.execute(BUMP_SQL, params)
