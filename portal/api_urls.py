@@ -7,12 +7,13 @@ from rest_framework.routers import DefaultRouter
 from indicators import api as indicators_api
 from measures import api as measures_api
 from portal.accounts import api as accounts_api
+from portal.accounts import api_security as security_api
 from reporting import api as reporting_api
 from reporting import api_exports as exports_api
 from reporting import api_progress as progress_api
 
 router = DefaultRouter()
-for module in (measures_api, indicators_api, reporting_api, progress_api, exports_api):
+for module in (measures_api, indicators_api, reporting_api, progress_api, exports_api, security_api):
     for prefix, viewset, basename in module.routes:
         router.register(prefix, viewset, basename=basename)
 

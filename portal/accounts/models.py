@@ -20,9 +20,14 @@ class Role(models.TextChoices):
     CITY_REVIEWER = "city_reviewer", _("设区市审核员")
     AUDITOR = "auditor", _("督查审计")
     ADMIN = "admin", _("系统管理员")
+    # 三员分立 (等保 2.0): the system, security and audit administrators are three different people.
+    SECURITY_ADMIN = "security_admin", _("安全管理员")
+    AUDIT_ADMIN = "audit_admin", _("审计管理员")
 
 
 CITY_ROLES = (Role.CITY_REPORTER, Role.CITY_REVIEWER)
+# No account holds two of these at once (a validator in the service and a constraint in the database).
+SEPARATED_ROLES = (Role.ADMIN, Role.SECURITY_ADMIN, Role.AUDIT_ADMIN)
 
 
 class Membership(models.Model):
@@ -60,13 +65,23 @@ class Membership(models.Model):
                 condition=(
                     Q(role__in=["city_reporter", "city_reviewer"], region__isnull=False, body__isnull=True)
                     | Q(role="body_reporter", region__isnull=True, body__isnull=False)
-                    | Q(role__in=["coordinator", "auditor", "admin"], region__isnull=True, body__isnull=True)
+                    | Q(
+                        role__in=["coordinator", "auditor", "admin", "security_admin", "audit_admin"],
+                        region__isnull=True,
+                        body__isnull=True,
+                    )
                 ),
                 name="membership_scope_matches_role",
             ),
             models.CheckConstraint(
                 condition=Q(valid_to__isnull=True) | Q(valid_to__gte=models.F("valid_from")),
                 name="membership_valid_range",
+            ),
+            # 三员分立: at most one open administrator membership (system, security or audit) per account.
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=Q(role__in=["admin", "security_admin", "audit_admin"], valid_to__isnull=True),
+                name="membership_one_administrator_role",
             ),
         ]
 

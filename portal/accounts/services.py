@@ -3,10 +3,12 @@
 from datetime import date
 
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from measures.models import Region, ResponsibleBody
-from portal.accounts.models import Membership, SecurityEvent
+from portal.accounts.models import SEPARATED_ROLES, Membership, Role, SecurityEvent
 
 
 @transaction.atomic
@@ -23,6 +25,21 @@ def membership_grant(
     existing = Membership.objects.filter(user=user, role=role, region=region, body=body, valid_to__isnull=True).first()
     if existing is not None:
         return existing
+    if role in SEPARATED_ROLES:
+        held = (
+            Membership.objects.filter(user=user, role__in=SEPARATED_ROLES, valid_to__isnull=True)
+            .exclude(role=role)
+            .first()
+        )
+        if held is not None:
+            raise ValidationError(
+                {
+                    "role": [
+                        _("三员分立：该账号已是“%(held)s”，不能再授予“%(role)s”。")
+                        % {"held": held.get_role_display(), "role": Role(role).label}
+                    ]
+                }
+            )
     membership = Membership(user=user, role=role, region=region, body=body, valid_from=valid_from, valid_to=valid_to)
     membership.full_clean()
     membership.save()

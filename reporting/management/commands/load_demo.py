@@ -34,7 +34,9 @@ FIRST_YEAR = 2019
 DEMO_ACCOUNTS = [
     ("demo-coordinator", Role.COORDINATOR, None, "协调小组办公室 coordinator"),
     ("demo-auditor", Role.AUDITOR, None, "督查审计 auditor"),
-    ("demo-admin", Role.ADMIN, None, "系统管理员 admin"),
+    ("demo-admin", Role.ADMIN, None, "系统管理员 system admin (accounts)"),
+    ("demo-security-admin", Role.SECURITY_ADMIN, None, "安全管理员 security admin (roles, unlocking)"),
+    ("demo-audit-admin", Role.AUDIT_ADMIN, None, "审计管理员 audit admin (security log)"),
     ("demo-nanjing-reporter", Role.CITY_REPORTER, "南京市", "南京市填报员 city reporter"),
     ("demo-nanjing-reviewer", Role.CITY_REVIEWER, "南京市", "南京市审核员 city reviewer"),
     ("demo-suzhou-reporter", Role.CITY_REPORTER, "苏州市", "苏州市填报员 city reporter"),
@@ -93,14 +95,18 @@ class Command(BaseCommand):
                         codename__regex=r"^(view_.*|(add|change)_(target|responsibility|indicator)|change_period)$",
                     )
                 )
-            if role == Role.ADMIN and not user.is_staff:
-                # The system administrator manages accounts and roles in the admin, and nothing else.
+            # 三员分立 in the admin too: accounts / roles / the security log, one each.
+            staff_permissions = {
+                Role.ADMIN: r"^(add|change|view)_user$",
+                Role.SECURITY_ADMIN: r"^((add|change|view)_membership|view_user)$",
+                Role.AUDIT_ADMIN: r"^view_securityevent$",
+            }
+            if role in staff_permissions and not user.is_staff:
                 user.is_staff = True
                 user.save(update_fields=["is_staff"])
                 user.user_permissions.add(
                     *Permission.objects.filter(
-                        content_type__app_label__in=["auth", "accounts"],
-                        codename__regex=r"^(add|change|view)_(user|membership)$",
+                        content_type__app_label__in=["auth", "accounts"], codename__regex=staff_permissions[role]
                     )
                 )
             region = Region.objects.filter(name=scope, level=Region.Level.CITY).first() if scope else None
