@@ -40,5 +40,11 @@ lint: install-dev
 	$(VENV)/bin/lint-imports
 	DJANGO_DEBUG=true $(PY) manage.py makemigrations --check --dry-run
 
+# The benchmark against the local PostgreSQL (database bench_h, dropped and rebuilt) and Redis (database 11):
+# BENCH_SCALE=national (the default; under 30 minutes on a 2-core machine) or province (a few minutes).
+# Writes bench/results.json and the results table in docs/benchmarks.md.
+bench: install-dev
+	$(PY) -m bench.run
+
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles var

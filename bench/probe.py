@@ -1,0 +1,96 @@
+"""Measurements that need a process of their own (peak RSS is per process): `export` builds the supervision
+XLSX through the portal's export service; `raw-xlsx` writes the same cells with XlsxWriter alone. Each
+prints one JSON line: seconds, peak RSS in MB and what it wrote."""
+
+import argparse
+import json
+import os
+import resource
+import sys
+import time
+
+
+def _rss_mb() -> float:
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def export(year: str, username: str) -> dict:
+    import django
+
+    django.setup()
+    from django.contrib.auth import get_user_model
+
+    import reporting.services.exports as exports_service
+    from reporting.services.exports import export_file_path, export_job_create
+
+    user = get_user_model().objects.get(username=username)
+    rendered: dict[str, float] = {}
+    original = exports_service.render
+
+    def timed_render(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            rendered["seconds"] = time.perf_counter() - started
+
+    exports_service.render = timed_render
+    started = time.perf_counter()
+    job = export_job_create(user=user, format="xlsx", period=year, background=False)
+    seconds = time.perf_counter() - started
+    # A large export is queued; with no broker configured here the queue runs in this process at once.
+    job.refresh_from_db()
+    if job.status != "done":
+        raise SystemExit(f"export ended {job.status}: {job.error}")
+    return {
+        "seconds": round(seconds, 3),
+        "render_seconds": round(rendered.get("seconds", 0.0), 3),
+        "rss_mb": _rss_mb(),
+        "path": str(export_file_path(job)),
+        "size": job.size,
+    }
+
+
+def raw_xlsx(source: str, target: str) -> dict:
+    from openpyxl import load_workbook
+
+    workbook = load_workbook(source, read_only=True)
+    sheets = [(sheet.title, [list(row) for row in sheet.iter_rows(values_only=True)]) for sheet in workbook.worksheets]
+    workbook.close()
+    import xlsxwriter
+
+    cells = sum(1 for _title, rows in sheets for row in rows for value in row if value is not None)
+    started = time.perf_counter()
+    out = xlsxwriter.Workbook(target, {"constant_memory": True, "strings_to_formulas": False})
+    for title, rows in sheets:
+        sheet = out.add_worksheet(title)
+        for r, row in enumerate(rows):
+            for c, value in enumerate(row):
+                if value is not None:
+                    sheet.write(r, c, value)
+    out.close()
+    return {
+        "seconds": round(time.perf_counter() - started, 3),
+        "rss_mb": _rss_mb(),
+        "cells": cells,
+        "sheets": len(sheets),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    sub = parser.add_subparsers(dest="what", required=True)
+    one = sub.add_parser("export")
+    one.add_argument("--year", required=True)
+    one.add_argument("--user", required=True)
+    two = sub.add_parser("raw-xlsx")
+    two.add_argument("--source", required=True)
+    two.add_argument("--target", required=True)
+    args = parser.parse_args()
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bench.settings")
+    out = export(args.year, args.user) if args.what == "export" else raw_xlsx(args.source, args.target)
+    sys.stdout.write(json.dumps(out) + "\n")
+
+
+if __name__ == "__main__":
+    main()
