@@ -12,6 +12,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -380,8 +381,8 @@ def _report_through_api(bench: Bench, client: Client, job: dict[str, Any]) -> Ou
             elapsed += again.seconds
             requests += 1
             _expect(again, (answer.status,), f"resent step {step}")
-            if again.body != answer.body:
-                raise RuntimeError(f"resent step {step}: a different answer")
+            if again.json() != answer.json() or again.headers.get("idempotent-replayed") != "true":
+                raise RuntimeError(f"resent step {step}: not the first answer replayed")
         return answer
 
     created = send(
@@ -433,18 +434,21 @@ def burst(bench: Bench) -> dict[str, Any]:
             "region", "period"
         )
     )
-    bench.reports = reports
+    bench.reports = [r for r in reports if r.status == Submission.Status.SUBMITTED]
     expected_values = {(j["city"], j["period"]): len(j["values"]) for j in jobs}
     stored = {
         (r.region.code, r.period.code): n
         for r, n in ((r, DataValue.objects.filter(submission=r).count()) for r in reports)
     }
-    steps = Transition.objects.filter(submission__in=reports).count()
+    steps = Counter(Transition.objects.filter(submission__in=reports).values_list("submission_id", flat=True))
+    # Anything written twice: a second report for a (city, quarter), more values or more transitions
+    # (create, submit) than one pass of the report makes.
     duplicates = (
         (len(reports) - len({(r.region_id, r.period_id) for r in reports}))
-        + sum(1 for k, n in stored.items() if n != expected_values.get(k))
-        + max(0, steps - 2 * len(reports))
+        + sum(max(0, n - expected_values.get(k, 0)) for k, n in stored.items())
+        + sum(max(0, n - 2) for n in steps.values())
     )
+    missing = sum(1 for k, n in expected_values.items() if stored.get(k, 0) < n)
     real_p99, ceiling_p99 = percentile(real.latencies, 0.99), percentile(ceiling.latencies, 0.99)
     return {
         "reports": len(jobs),
@@ -458,6 +462,7 @@ def burst(bench: Bench) -> dict[str, Any]:
         "errors": len(real.errors),
         "error_samples": real.errors[:5],
         "duplicates": duplicates,
+        "incomplete_reports": missing,
         "stored_reports": len(reports),
         "ceiling_reports_per_s": round(ceiling.rate, 2),
         "ceiling_requests": ceiling.requests,
