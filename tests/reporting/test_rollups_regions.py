@@ -1,0 +1,172 @@
+"""Rollups beyond one province of cities (rule r2): counties sum into their city, each province is rolled
+up on its own, the work is partitioned by (province, quarter), and approvals enqueue coalesced tasks."""
+
+from decimal import Decimal
+
+import pytest
+
+from indicators.models import Indicator
+from measures.models import Region
+from reporting.models import DataValue, Figure, Submission
+from reporting.services import rollups
+from reporting.services.periods import period_ensure
+from reporting.services.rollups import rollup_period, rollup_slice, rollup_slices
+
+FLOW = "apprentices-trained"
+STOCK = "high-skill-workers"
+
+
+def _confirmed(plan, period, region, values, user, status="confirmed"):
+    submission = Submission.objects.create(plan=plan, period=period, region=region, status=status, created_by=user)
+    indicators = {i.code: i for i in Indicator.objects.filter(plan=plan, code__in=values)}
+    DataValue.objects.bulk_create(
+        DataValue(submission=submission, indicator=indicators[code], value=value, updated_by=user)
+        for code, value in values.items()
+    )
+    return submission
+
+
+def _figure(plan, code, region, period, span="quarter", basis="official"):
+    return Figure.objects.get(plan=plan, indicator__code=code, region=region, period=period, span=span, basis=basis)
+
+
+@pytest.fixture
+def other_province(plan):
+    """A second province with one prefecture and one county (synthetic, as at national scale)."""
+    province = Region.objects.create(
+        code="990000", name="合成省", name_en="Synthetic", level="province", division_year=2021, sort_order=9000
+    )
+    city = Region.objects.create(
+        code="990100",
+        name="合成市",
+        name_en="S city",
+        level="city",
+        parent=province,
+        division_year=2021,
+        sort_order=9001,
+    )
+    county = Region.objects.create(
+        code="990101",
+        name="合成县",
+        name_en="S county",
+        level="county",
+        parent=city,
+        division_year=2021,
+        sort_order=9002,
+    )
+    return province, city, county
+
+
+def test_a_city_figure_sums_its_own_report_and_its_counties(plan, user):
+    q = period_ensure(year=2025, quarter=3)
+    nanjing = Region.objects.get(code="320100")
+    _confirmed(plan, q, nanjing, {FLOW: Decimal(100)}, user)
+    _confirmed(plan, q, Region.objects.get(code="320102"), {FLOW: Decimal(20)}, user)
+    _confirmed(plan, q, Region.objects.get(code="320104"), {FLOW: Decimal(5)}, user, status="submitted")
+    rollup_period(plan_id=plan.pk, period_id=q.pk)
+    city = _figure(plan, FLOW, nanjing, q)
+    province = _figure(plan, FLOW, Region.objects.get(code="320000"), q)
+    assert (city.value, city.coverage) == (Decimal(120), {"reporters": 2})
+    assert (province.value, province.reported_count, province.coverage["reported"]) == (Decimal(120), 1, ["320100"])
+    # Nanjing has data, so its county's report waiting for review does not make it pending.
+    assert province.coverage["pending"] == []
+    assert not Figure.objects.filter(region__code="320102").exists()
+
+
+def test_a_county_stock_is_carried_one_quarter_like_a_city_s(plan, user):
+    q2, q3 = period_ensure(year=2025, quarter=2), period_ensure(year=2025, quarter=3)
+    wuxi, county = Region.objects.get(code="320200"), Region.objects.get(code="320205")
+    _confirmed(plan, q2, county, {STOCK: Decimal(40)}, user)
+    rollup_period(plan_id=plan.pk, period_id=q2.pk)
+    city = _figure(plan, STOCK, wuxi, q3)
+    province = _figure(plan, STOCK, Region.objects.get(code="320000"), q3)
+    assert (city.value, city.carried_count, city.coverage) == (Decimal(40), 1, {"carried_from": "2025Q2"})
+    assert (province.value, province.coverage["carried"], province.reported_count) == (
+        Decimal(40),
+        {"320200": "2025Q2"},
+        0,
+    )
+
+
+def test_each_province_is_rolled_up_on_its_own(plan, user, other_province):
+    province, city, county = other_province
+    q = period_ensure(year=2025, quarter=3)
+    _confirmed(plan, q, Region.objects.get(code="320100"), {FLOW: Decimal(10)}, user)
+    _confirmed(plan, q, county, {FLOW: Decimal(7)}, user)
+    summary = rollup_period(plan_id=plan.pk, period_id=q.pk)
+    assert summary.slices == 2
+    assert _figure(plan, FLOW, Region.objects.get(code="320000"), q).value == Decimal(10)
+    other = _figure(plan, FLOW, province, q)
+    assert (other.value, other.expected_count, other.coverage["reported"]) == (Decimal(7), 1, ["990100"])
+    assert _figure(plan, FLOW, city, q).value == Decimal(7)
+    # The plan's provincial bodies belong to its home province only.
+    body_indicator = Indicator.objects.filter(plan=plan, reporter="body").first()
+    assert _figure(plan, body_indicator.code, province, q).expected_count == 0
+
+
+def test_the_rebuild_is_partitioned_by_province_and_quarter(plan, user, other_province):
+    province, _city, county = other_province
+    q1, q2 = period_ensure(year=2025, quarter=1), period_ensure(year=2025, quarter=2)
+    _confirmed(plan, q1, county, {FLOW: Decimal(3)}, user)
+    _confirmed(plan, q2, Region.objects.get(code="320100"), {FLOW: Decimal(4)}, user)
+    home = Region.objects.get(code="320000")
+    slices = rollup_slices(plan=plan)
+    assert {(s[1], s[2]) for s in slices} >= {
+        (q1.pk, home.pk),
+        (q1.pk, province.pk),
+        (q2.pk, home.pk),
+        (q2.pk, province.pk),
+    }
+    for plan_id, period_id, province_id in slices:
+        rollup_slice(plan_id=plan_id, period_id=period_id, province_id=province_id)
+    by_slices = sorted(Figure.objects.values_list("indicator_id", "region_id", "period_id", "span", "basis", "value"))
+    Figure.objects.all().delete()
+    for period in (q1, q2):
+        rollup_period(plan_id=plan.pk, period_id=period.pk)
+    assert (
+        sorted(Figure.objects.values_list("indicator_id", "region_id", "period_id", "span", "basis", "value"))
+        == by_slices
+    )
+    assert _figure(plan, FLOW, province, q2, span="ytd").value == Decimal(3)
+
+
+def test_approvals_enqueue_one_task_per_province_and_quarter_until_a_worker_takes_it(
+    plan, monkeypatch, django_capture_on_commit_callbacks
+):
+    from django.core.cache import cache
+
+    from reporting.tasks import rollup_period_task
+
+    sent = []
+    monkeypatch.setattr(rollup_period_task, "delay", lambda *args: sent.append(args))
+    q = period_ensure(year=2025, quarter=3)
+    nanjing, suzhou = Region.objects.get(code="320100"), Region.objects.get(code="320500")
+    home = Region.objects.get(code="320000")
+    cache.delete(rollups._coalesce_key(plan.pk, q.pk, home.pk))
+    with django_capture_on_commit_callbacks(execute=True):
+        for region in (nanjing, suzhou, Region.objects.get(code="320102")):
+            rollups.rollup_enqueue(plan_id=plan.pk, period_id=q.pk, region_id=region.pk)
+    assert sent == [(plan.pk, q.pk, home.pk)]
+    # A worker starting the task lets the next approval queue a new one, which will see its data.
+    monkeypatch.setattr(rollups, "rollup_period", lambda **kwargs: rollups.RollupSummary())
+    rollups.rollup_run(plan_id=plan.pk, period_id=q.pk, province_id=home.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        rollups.rollup_enqueue(plan_id=plan.pk, period_id=q.pk, region_id=nanjing.pk)
+    assert sent == [(plan.pk, q.pk, home.pk), (plan.pk, q.pk, home.pk)]
+    cache.delete(rollups._coalesce_key(plan.pk, q.pk, home.pk))
+
+
+def test_the_consistency_check_covers_every_province(plan, user, other_province):
+    from reporting.models import ConsistencyCheck
+
+    _province, _city, county = other_province
+    q = period_ensure(year=2025, quarter=3)
+    _confirmed(plan, q, county, {FLOW: Decimal(7)}, user)
+    rollup_period(plan_id=plan.pk, period_id=q.pk)
+    Figure.objects.filter(region=county.parent, indicator__code=FLOW, basis="official", span="quarter").update(
+        value=Decimal(8)
+    )
+    assert rollups.rollup_consistency_check() == {plan.code: 1}
+    check = ConsistencyCheck.objects.get()
+    assert (check.drift_count, check.repaired) == (1, True)
+    assert _figure(plan, FLOW, county.parent, q).value == Decimal(7)
