@@ -13,7 +13,7 @@ from django.shortcuts import redirect
 from django.utils import translation
 
 from portal.accounts.context import RequestInfo, current_request
-from portal.accounts.validators import password_expired
+from portal.accounts.validators import password_valid_until
 
 SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
@@ -97,6 +97,13 @@ class PasswordExpiryMiddleware:
         self.get_response = get_response
 
     def __call__(self, request):
-        if _session_login(request) and not request.path.startswith(self.ALLOWED) and password_expired(request.user):
-            return redirect("password_change")
+        if _session_login(request) and not request.path.startswith(self.ALLOWED):
+            # The expiry is looked up once and kept in the session, not queried on every page.
+            now = time.time()
+            until = request.session.get("_password_valid_until")
+            if until is None or now > until:
+                expiry = password_valid_until(request.user)
+                if expiry is not None and now > expiry.timestamp():
+                    return redirect("password_change")
+                request.session["_password_valid_until"] = expiry.timestamp() if expiry else 4102444800  # 2100
         return self.get_response(request)

@@ -38,14 +38,19 @@ class ComplexityValidator:
         return _("密码须包含大写字母、小写字母、数字、符号中的至少三类。")
 
 
-def password_expired(user) -> bool:
+def password_valid_until(user):
+    """When the user's password expires, or None when rotation is off."""
     days = settings.PASSWORD_MAX_AGE_DAYS
     if not days:
-        return False
+        return None
     from portal.accounts.models import PasswordState
 
     changed = PasswordState.objects.filter(user=user).values_list("changed_at", flat=True).first()
     # No record: the password was set when the account was made (create_user hashes it without the
     # validators' hook), so the account's creation time is when it was set.
-    since = changed or user.date_joined
-    return timezone.now() - since > timedelta(days=days)
+    return (changed or user.date_joined) + timedelta(days=days)
+
+
+def password_expired(user) -> bool:
+    until = password_valid_until(user)
+    return until is not None and timezone.now() > until
