@@ -527,13 +527,14 @@ def programmes_read(data: dict[str, Any], parsed: PlanText, problems: Problems) 
     programmes = []
     for entry in entries:
         where = f"plan.yaml: programme {entry.get('number')}"
-        heading = headings.get(entry.get("number"), "")
+        number = entry.get("number")
+        heading = headings.get(number, "") if isinstance(number, int) else ""
         title = required(entry, "title", where, problems)
         if heading and title and title not in heading:
             problems.add(where, f"title “{title}” does not occur in the text's heading “{heading}”")
         programmes.append(
             ProgrammeData(
-                number=entry.get("number"),
+                number=number if isinstance(number, int) else 0,
                 title=title,
                 title_en=required(entry, "title_en", where, problems),
                 heading=heading,

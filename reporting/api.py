@@ -18,6 +18,7 @@ import uuid
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
@@ -27,7 +28,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, PermissionDenied
+from rest_framework.exceptions import NotAuthenticated, NotFound, PermissionDenied
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -102,6 +103,14 @@ EVIDENCE_ID = OpenApiParameter(
     "evidence_id", OpenApiTypes.INT, OpenApiParameter.PATH, description="佐证材料 ID · Evidence id"
 )
 PERIOD_CODE = OpenApiParameter("code", OpenApiTypes.STR, OpenApiParameter.PATH, description="如 2025Q4 · e.g. 2025Q4")
+
+
+def actor(request: Request) -> User:
+    """The signed-in user: every write endpoint requires authentication, so this is never anonymous."""
+    user = request.user
+    if not isinstance(user, User):
+        raise NotAuthenticated()
+    return user
 
 
 def etag(version: int) -> dict[str, str]:
@@ -189,7 +198,7 @@ class PeriodViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def partial_update(self, request: Request, code: str | None = None) -> Response:
         period = self.get_object()
         data = parsed(PeriodDeadlineSerializer, request)
-        period = period_services.period_set_deadline(period=period, user=request.user, deadline=data["deadline"])
+        period = period_services.period_set_deadline(period=period, user=actor(request), deadline=data["deadline"])
         return Response(PeriodSerializer(period).data)
 
     @extend_schema(
@@ -202,7 +211,7 @@ class PeriodViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     @action(detail=True, methods=["post"])
     @idempotent
     def close(self, request: Request, code: str | None = None) -> Response:
-        period = period_services.period_close(period=self.get_object(), user=request.user)
+        period = period_services.period_close(period=self.get_object(), user=actor(request))
         return Response(PeriodSerializer(period).data)
 
     @extend_schema(
@@ -217,7 +226,7 @@ class PeriodViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     def reopen(self, request: Request, code: str | None = None) -> Response:
         period = self.get_object()
         data = parsed(ReasonSerializer, request)
-        period = period_services.period_reopen(period=period, user=request.user, reason=data["reason"])
+        period = period_services.period_reopen(period=period, user=actor(request), reason=data["reason"])
         return Response(PeriodSerializer(period).data)
 
 
@@ -246,7 +255,7 @@ class DueViewSet(viewsets.ViewSet):
     def list(self, request: Request) -> Response:
         query = DueQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        items = due_list(user=request.user, include_done=query.validated_data["all"])
+        items = due_list(user=actor(request), include_done=query.validated_data["all"])
         return Response(DueItemSerializer(items, many=True).data)
 
 
@@ -313,7 +322,7 @@ class SubmissionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def create(self, request: Request) -> Response:
         data = parsed(SubmissionCreateSerializer, request)
         submission, created = submission_create(
-            user=request.user,
+            user=actor(request),
             plan=data["plan"],
             period=data["period"],
             region=data.get("region"),
@@ -347,7 +356,7 @@ class SubmissionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         data = parsed(ValuesPutSerializer, request)
         version = expected_version(request, data.get("version"), required=True)
         submission, summary = submission_values_put(
-            submission=submission, user=request.user, values=data["values"], expected_version=version
+            submission=submission, user=actor(request), values=data["values"], expected_version=version
         )
         result = WriteResultSerializer({"submission": submission, "summary": summary.__dict__}).data
         return Response(result, headers=etag(submission.version))
@@ -366,7 +375,7 @@ class SubmissionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         data = parsed(NarrativesPutSerializer, request)
         version = expected_version(request, data.get("version"), required=True)
         submission, summary = submission_narratives_put(
-            submission=submission, user=request.user, narratives=data["narratives"], expected_version=version
+            submission=submission, user=actor(request), narratives=data["narratives"], expected_version=version
         )
         result = WriteResultSerializer({"submission": submission, "summary": summary.__dict__}).data
         return Response(result, headers=etag(submission.version))
@@ -398,7 +407,7 @@ class SubmissionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         version = expected_version(request, data.get("version"), required=False)
         evidence = evidence_services.evidence_attach(
             submission=submission,
-            user=request.user,
+            user=actor(request),
             upload=upload,
             filename=upload.name,
             description=data["description"],
@@ -448,9 +457,9 @@ class SubmissionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         if request.method == "DELETE":
             self._require("reporting.edit_submission", submission)
             reason = parsed(ReasonSerializer, request)["reason"] or request.query_params.get("reason", "")
-            evidence = evidence_services.evidence_remove(evidence=evidence, user=request.user, reason=reason)
+            evidence = evidence_services.evidence_remove(evidence=evidence, user=actor(request), reason=reason)
             return Response(EvidenceWriteResultSerializer(evidence).data, headers=etag(evidence.submission.version))
-        if evidence.removed_at is not None and not user_scope(user=request.user).sees_everything:
+        if evidence.removed_at is not None and not user_scope(user=actor(request)).sees_everything:
             raise NotFound(_("该佐证材料已删除。"))
         path = evidence_services.evidence_path(evidence)
         if not path.is_file():
@@ -468,7 +477,7 @@ class SubmissionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         submission = self.get_object()
         data = parsed(serializer_class, request)
         version = expected_version(request, data.pop("version", None), required=False)
-        submission = service(submission=submission, user=request.user, expected_version=version, **data, **kwargs)
+        submission = service(submission=submission, user=actor(request), expected_version=version, **data, **kwargs)
         return self._state(submission)
 
     @_submission_schema(

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser, PermissionsMixin
+from django.contrib.auth.models import AnonymousUser, PermissionsMixin, User
 from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
@@ -41,7 +41,7 @@ def submission_actions_allowed(*, submission: Submission, user: PermissionsMixin
     return actions
 
 
-def submission_detail_list(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[Submission]:
+def submission_detail_list(*, user: User | AnonymousUser) -> QuerySet[Submission]:
     """Visible submissions with everything their detail shows prefetched: values, narratives, evidence
     still attached. Five queries whatever the number of values."""
     return submission_list(user=user).prefetch_related(
@@ -79,7 +79,7 @@ OUTSTANDING = (Submission.Status.DRAFT, Submission.Status.RETURNED)
 
 
 def due_list(
-    *, user: AbstractBaseUser | AnonymousUser, today: date | None = None, include_done: bool = False
+    *, user: User | AnonymousUser, today: date | None = None, include_done: bool = False
 ) -> list[DueItem]:
     """What the user reports and has not yet sent: every (reporter, ended open period) pair with no
     submission, a draft, or a returned one; with `include_done`, the submitted and confirmed ones too.

@@ -27,7 +27,7 @@ MAX_REASON = 2000
 
 
 # Approvals, returns and reopenings are security events (等保 audit), written in the same transaction.
-SECURITY_EVENTS = {
+SECURITY_EVENTS: dict[str, str] = {
     Transition.Action.CITY_APPROVE: SecurityEvent.Event.APPROVAL,
     Transition.Action.CONFIRM: SecurityEvent.Event.APPROVAL,
     Transition.Action.RETURN: SecurityEvent.Event.RETURN,

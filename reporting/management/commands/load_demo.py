@@ -9,7 +9,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Group, Permission
+from django.contrib.auth.models import Group, Permission, User
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
@@ -75,7 +75,7 @@ class Command(BaseCommand):
         for username, _role, _scope, label in DEMO_ACCOUNTS:
             self.stdout.write(f"  {username:24} {label}")
 
-    def _accounts(self) -> dict[str, object]:
+    def _accounts(self) -> dict[str, User]:
         user_model = get_user_model()
         group, _ = Group.objects.get_or_create(name=DEMO_GROUP)
         start = date(FIRST_YEAR, 1, 1)
@@ -178,12 +178,12 @@ class Command(BaseCommand):
                 created += 1
         return created
 
-    def _data(self, *, plan: Plan, users: dict[str, object], rng: random.Random) -> int:
+    def _data(self, *, plan: Plan, users: dict[str, User], rng: random.Random) -> int:
         today = timezone.localdate()
         periods = [p for p in periods_ensure_range(first_year=FIRST_YEAR, last_year=today.year) if p.end < today]
         if not periods:
             return 0
-        reporter = users.get("demo-coordinator")
+        reporter = users["demo-coordinator"]
         cities = list(Region.objects.filter(level=Region.Level.CITY).order_by("sort_order"))
         city_indicators = list(indicators_expected(plan=plan, region=cities[0])) if cities else []
         measures = list(measures_for_narrative(plan=plan))
@@ -197,10 +197,10 @@ class Command(BaseCommand):
             for period_index, period in enumerate(periods):
                 if (period.id, city.id) in existing:
                     continue
-                status = Submission.Status.CONFIRMED
+                status: str = Submission.Status.CONFIRMED
                 if period == latest:
                     # The last quarter is in flight: a mix of states, and two cities have not reported.
-                    status = [
+                    in_flight = [
                         Submission.Status.CONFIRMED,
                         Submission.Status.CITY_APPROVED,
                         Submission.Status.SUBMITTED,
@@ -208,8 +208,9 @@ class Command(BaseCommand):
                         Submission.Status.DRAFT,
                         None,
                     ][city_index % 6]
-                    if status is None:
+                    if in_flight is None:
                         continue
+                    status = in_flight
                 submitted_at = timezone.make_aware(datetime.combine(period.deadline, time(12))) - timedelta(
                     days=rng.randint(-3, 9)
                 )
