@@ -33,7 +33,7 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import Context, Decimal
+from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any, NamedTuple
 
 from django.core.cache import cache
@@ -115,7 +115,8 @@ def _figure_value(indicator: Indicator, acc: Acc) -> Decimal | None:
     if indicator.kind in (Indicator.Kind.RATIO, Indicator.Kind.SHARE):
         if acc.numerator is None or not acc.denominator:
             return None
-        return (acc.numerator / acc.denominator * indicator.scale).quantize(Decimal("0.000001"))
+        # Half up, as PostgreSQL's round() does: the set-based path and this one must agree to the last digit.
+        return (acc.numerator / acc.denominator * indicator.scale).quantize(Decimal("0.000001"), rounding=ROUND_HALF_UP)
     if indicator.kind == Indicator.Kind.MILESTONE:
         return Decimal(acc.done) if acc.reported else None
     return acc.value
@@ -374,31 +375,29 @@ def _decimal(raw: Any) -> Decimal | None:
     return _SQLITE_DECIMAL.create_decimal_from_float(raw).quantize(_FOUR_PLACES)
 
 
-def _slice_compute(*, ctx: _Plan, period: Period, province_id: int) -> list[FigureRow]:
-    """Every figure of one (province, period) slice, both bases: three queries."""
-    plan = ctx.plan
-    indicators = ctx.indicators
-    cities = ctx.cities(province_id)
-    before, ytd = _year_periods(period)
-    sql = slice_sql(ctx=ctx, province_id=province_id, period=period, before=before, ytd=ytd)
-    with connection.cursor() as cursor:
-        city_rows: list = []
-        pending_rows: list = []
-        if sql is not None:
-            cursor.execute(sql)
-            city_rows = _city_rows(cursor.fetchall(), quarter_is_ytd=period.quarter == 1)
-            reporters = _pairs(ctx.reporters(province_id))
-            cursor.execute(PENDING_SQL.format(reporters=reporters, plan=int(plan.pk), now=int(period.pk)))
-            pending_rows = cursor.fetchall()
-        body_rows: list = []
-        if province_id == ctx.home_id:
-            cursor.execute(BODY_SQL.format(plan=int(plan.pk), ytd=_ids(p.pk for p in ytd)))
-            body_rows = cursor.fetchall()
+def _slice_read(*, ctx: _Plan, period: Period, province_id: int, cursor: Any) -> tuple[list, list]:
+    """Who is pending review in the slice, and (home province only) the provincial bodies' values."""
+    pending_rows: list = []
+    reporters = ctx.reporters(province_id)
+    if reporters:
+        cursor.execute(PENDING_SQL.format(reporters=_pairs(reporters), plan=int(ctx.plan.pk), now=int(period.pk)))
+        pending_rows = cursor.fetchall()
+    body_rows: list = []
+    if province_id == ctx.home_id:
+        _before, ytd = _year_periods(period)
+        cursor.execute(BODY_SQL.format(plan=int(ctx.plan.pk), ytd=_ids(p.pk for p in ytd)))
+        body_rows = cursor.fetchall()
+    return pending_rows, body_rows
 
+
+def _city_part(
+    *, ctx: _Plan, city_rows: list[tuple], carried_from: str | None, want_rows: bool
+) -> tuple[list[FigureRow], dict[tuple[str, int, str], Acc]]:
+    """City figures from the per-(basis, indicator, city) sums (when `want_rows`), and always the province's
+    accumulators, summed over its cities."""
     figures: list[FigureRow] = []
-    # (basis, indicator, span) → the province's accumulator, summed over its cities.
     province_accs: dict[tuple[str, int, str], Acc] = defaultdict(Acc)
-    carried_from = before.code if before else None
+    indicators = ctx.indicators
     for basis, indicator_id, city_id, fresh, carried, *sums in city_rows:
         indicator = indicators.get(indicator_id)
         if indicator is None:
@@ -421,19 +420,21 @@ def _slice_compute(*, ctx: _Plan, period: Period, province_id: int) -> list[Figu
             if not time_sum:
                 spans.append((Figure.Span.YTD, quarter))
         if time_sum and ytd_reporters:
-            spans.append(
-                (
-                    Figure.Span.YTD,
-                    Acc(
-                        value=_decimal(y_value),
-                        numerator=_decimal(y_num),
-                        denominator=_decimal(y_den),
-                        done=int(y_done or 0),
-                        reported={city_id},
-                    ),
-                )
+            ytd = Acc(
+                value=_decimal(y_value),
+                numerator=_decimal(y_num),
+                denominator=_decimal(y_den),
+                done=int(y_done or 0),
+                reported={city_id},
             )
+            spans.append((Figure.Span.YTD, ytd))
         for span, acc in spans:
+            total = province_accs[(basis, indicator_id, span)]
+            total.add(value=acc.value, numerator=acc.numerator, denominator=acc.denominator, done=acc.done)
+            total.reported.add(city_id)
+            total.carried.update(acc.carried)
+            if not want_rows:
+                continue
             coverage: dict[str, Any] = {}
             is_quarter_like = span == Figure.Span.QUARTER or not time_sum
             if is_quarter_like and carried and carried_from:
@@ -456,11 +457,21 @@ def _slice_compute(*, ctx: _Plan, period: Period, province_id: int) -> list[Figu
                     coverage=coverage,
                 )
             )
-            total = province_accs[(basis, indicator_id, span)]
-            total.add(value=acc.value, numerator=acc.numerator, denominator=acc.denominator, done=acc.done)
-            total.reported.add(city_id)
-            total.carried.update(acc.carried)
+    return figures, province_accs
 
+
+def _province_part(
+    *,
+    ctx: _Plan,
+    period: Period,
+    province_id: int,
+    province_accs: dict[tuple[str, int, str], Acc],
+    pending_rows: list,
+    body_rows: list,
+) -> list[FigureRow]:
+    """The province's figures: its cities' sums, the bodies' values, and the coverage of each."""
+    indicators = ctx.indicators
+    cities = ctx.cities(province_id)
     for status, period_id, body_id, indicator_id, value, numerator, denominator, done in body_rows:
         found = indicators.get(indicator_id)
         if found is None or found.reporter != Indicator.Reporter.BODY:
@@ -492,13 +503,18 @@ def _slice_compute(*, ctx: _Plan, period: Period, province_id: int) -> list[Figu
             if status in PENDING_STATUSES[basis]:
                 pending[basis].add(city_id)
 
+    figures = []
     for basis in BASES:
         for indicator in indicators.values():
             for span in (Figure.Span.QUARTER, Figure.Span.YTD):
                 acc = province_accs.get((basis, indicator.pk, span), Acc())
                 if indicator.reporter == Indicator.Reporter.BODY:
                     expected = [indicator.lead_body_id] if indicator.lead_body_id and province_id == ctx.home_id else []
-                    coverage = {"expected": len(expected), "reported": sorted(acc.reported), "kind": "body"}
+                    coverage: dict[str, Any] = {
+                        "expected": len(expected),
+                        "reported": sorted(acc.reported),
+                        "kind": "body",
+                    }
                     expected_count = len(expected)
                 else:
                     # Reported means data for this period; a carried city is listed as carried, and as
@@ -532,6 +548,30 @@ def _slice_compute(*, ctx: _Plan, period: Period, province_id: int) -> list[Figu
                     )
                 )
     return figures
+
+
+def _slice_compute(*, ctx: _Plan, period: Period, province_id: int) -> list[FigureRow]:
+    """Every figure of one (province, period) slice, both bases, computed in this process (the plain path,
+    and the consistency check's independent recomputation)."""
+    before, ytd = _year_periods(period)
+    sql = slice_sql(ctx=ctx, province_id=province_id, period=period, before=before, ytd=ytd)
+    with connection.cursor() as cursor:
+        city_rows: list = []
+        if sql is not None:
+            cursor.execute(sql)
+            city_rows = _city_rows(cursor.fetchall(), quarter_is_ytd=period.quarter == 1)
+        pending_rows, body_rows = _slice_read(ctx=ctx, period=period, province_id=province_id, cursor=cursor)
+    figures, province_accs = _city_part(
+        ctx=ctx, city_rows=city_rows, carried_from=before.code if before else None, want_rows=True
+    )
+    return figures + _province_part(
+        ctx=ctx,
+        period=period,
+        province_id=province_id,
+        province_accs=province_accs,
+        pending_rows=pending_rows,
+        body_rows=body_rows,
+    )
 
 
 def _upsert_sql(*, rows: int, only_changed: bool) -> str:
@@ -610,7 +650,66 @@ CREATE TEMP TABLE IF NOT EXISTS rollup_in (
     value numeric, numerator numeric, denominator numeric, done_count integer, expected_count integer,
     reported_count integer, carried_count integer, coverage jsonb, rule_version varchar(16),
     computed_at timestamptz, always boolean
-) ON COMMIT DELETE ROWS
+) ON COMMIT DELETE ROWS;
+CREATE INDEX IF NOT EXISTS rollup_in_key ON rollup_in (region_id, indicator_id, span, basis);
+CREATE TEMP TABLE IF NOT EXISTS rollup_agg (
+    basis varchar(8), indicator_id bigint, city_id bigint, fresh bigint, carried bigint,
+    qv numeric, qn numeric, qd numeric, qk bigint, yr bigint, yv numeric, yn numeric, yd numeric, yk bigint
+) ON COMMIT DELETE ROWS;
+"""
+
+# The slice statement's parts combined per basis, indicator and city, kept in the scratch table (the same
+# combination `_city_rows` makes in Python on the plain path).
+AGG_SQL = """
+WITH parts (part, status, indicator_id, city_id, v, n, d, k, cnt, v2, n2, d2, k2, cnt2) AS ({slice}),
+b (basis, status) AS (VALUES ('official', 'confirmed'), ('preview', 'confirmed'), ('preview', 'city_approved')),
+rows AS (
+    SELECT b.basis, p.indicator_id, p.city_id, p.cnt AS fresh, 0 AS carried, p.v AS qv, p.n AS qn, p.d AS qd,
+           p.k AS qk, CASE WHEN {first} THEN p.cnt ELSE 0 END AS yr, CASE WHEN {first} THEN p.v END AS yv,
+           CASE WHEN {first} THEN p.n END AS yn, CASE WHEN {first} THEN p.d END AS yd,
+           CASE WHEN {first} THEN p.k ELSE 0 END AS yk
+    FROM parts p JOIN b ON b.status = p.status WHERE p.part = 'q'
+    UNION ALL
+    SELECT 'official', indicator_id, city_id, 0, cnt, v, n, d, k, 0, NULL, NULL, NULL, 0
+    FROM parts WHERE part = 'c' AND cnt > 0
+    UNION ALL
+    SELECT 'preview', indicator_id, city_id, 0, cnt2, v2, n2, d2, k2, 0, NULL, NULL, NULL, 0
+    FROM parts WHERE part = 'c' AND cnt2 > 0
+    UNION ALL
+    SELECT b.basis, p.indicator_id, p.city_id, 0, 0, NULL, NULL, NULL, 0, p.cnt, p.v, p.n, p.d, p.k
+    FROM parts p JOIN b ON b.status = p.status WHERE p.part = 'y'
+)
+INSERT INTO rollup_agg
+SELECT basis, indicator_id, city_id, SUM(fresh), SUM(carried), SUM(qv), SUM(qn), SUM(qd), SUM(qk),
+       SUM(yr), SUM(yv), SUM(yn), SUM(yd), SUM(yk)
+FROM rows GROUP BY basis, indicator_id, city_id
+"""
+
+# City figures straight from the sums, by the indicator's kind; what `_city_part` does in Python.
+CITY_FIGURES_SQL = """
+WITH ind (indicator_id, kind, scale, summed) AS (VALUES {indicators})
+INSERT INTO rollup_in
+SELECT %(plan)s, a.indicator_id, a.city_id, %(period)s, x.span, a.basis,
+       CASE WHEN i.kind IN ('ratio', 'share') THEN
+                 CASE WHEN x.n IS NULL OR x.d IS NULL OR x.d = 0 THEN NULL
+                      ELSE round((x.n::numeric(38, 18) * i.scale) / x.d, 6) END
+            WHEN i.kind = 'milestone' THEN x.k
+            ELSE x.v END,
+       x.n, x.d, x.k, 1, 1, CASE WHEN x.quarter_like THEN a.carried ELSE 0 END,
+       jsonb_strip_nulls(jsonb_build_object(
+           'carried_from', CASE WHEN x.quarter_like AND a.carried > 0 THEN %(carried_from)s::text END,
+           'reporters', CASE WHEN x.quarter_like AND a.fresh + a.carried > 1 THEN a.fresh END)),
+       %(rule)s, %(now)s, false
+FROM rollup_agg a
+JOIN ind i ON i.indicator_id = a.indicator_id
+CROSS JOIN LATERAL (VALUES
+    ('quarter', true, a.qv, a.qn, a.qd, a.qk, a.fresh + a.carried > 0),
+    ('ytd', i.summed = 0,
+     CASE WHEN i.summed = 1 THEN a.yv ELSE a.qv END, CASE WHEN i.summed = 1 THEN a.yn ELSE a.qn END,
+     CASE WHEN i.summed = 1 THEN a.yd ELSE a.qd END, CASE WHEN i.summed = 1 THEN a.yk ELSE a.qk END,
+     CASE WHEN i.summed = 1 THEN a.yr > 0 ELSE a.fresh + a.carried > 0 END)
+) x (span, quarter_like, v, n, d, k, present)
+WHERE x.present
 """
 
 
@@ -647,24 +746,62 @@ def _copy_text(value: Any) -> str:
     return str(value).replace("\\", "\\\\").replace("\t", " ").replace("\n", " ")
 
 
-def _slice_write_pg(*, ctx: _Plan, period: Period, province_id: int, rows: list[FigureRow]) -> int:
-    now = timezone.now().isoformat()
-    plan_id, period_id = ctx.plan.pk, period.pk
-    head = f"{plan_id}\t"
-    tail = f"\t{RULE_VERSION}\t{now}\t"
-    lines = [
+def _copy_lines(rows: list[FigureRow], *, plan_id: int, period_id: int, now: str, always: bool) -> str:
+    head, tail = f"{plan_id}\t", f"\t{RULE_VERSION}\t{now}\t{'t' if always else 'f'}"
+    return "".join(
         f"{head}{r.indicator_id}\t{r.region_id}\t{period_id}\t{r.span}\t{r.basis}\t"
         f"{_NULL if r.value is None else r.value}\t{_NULL if r.numerator is None else r.numerator}\t"
         f"{_NULL if r.denominator is None else r.denominator}\t{r.done_count}\t{r.expected_count}\t"
         f"{r.reported_count}\t{r.carried_count}\t"
-        f"{_copy_text(json.dumps(r.coverage, ensure_ascii=False)) if r.coverage else '{}'}"
-        f"{tail}{'t' if r.region_id == province_id else 'f'}"
+        f"{_copy_text(json.dumps(r.coverage, ensure_ascii=False)) if r.coverage else '{}'}{tail}\n"
         for r in rows
-    ]
+    )
+
+
+def _slice_write_pg(*, ctx: _Plan, period: Period, province_id: int) -> tuple[int, int]:
+    """The set-based path: the city figures never leave the database (sums into a scratch table, figures
+    from the sums by SQL); Python shapes only the province's few hundred figures and their coverage."""
+    now = timezone.now()
+    plan_id, period_id = ctx.plan.pk, period.pk
+    before, ytd = _year_periods(period)
+    sql = slice_sql(ctx=ctx, province_id=province_id, period=period, before=before, ytd=ytd)
     with connection.cursor() as cursor:
         cursor.execute(SCRATCH_DDL)
-        cursor.execute("TRUNCATE rollup_in")
-        cursor.cursor.copy_expert("COPY rollup_in FROM STDIN", io.StringIO("\n".join(lines) + "\n"))
+        cursor.execute("TRUNCATE rollup_in, rollup_agg")
+        agg_rows: list = []
+        if sql is not None:
+            cursor.execute(AGG_SQL.format(slice=sql, first="true" if period.quarter == 1 else "false"))
+            indicators = ", ".join(
+                f"({pk}, '{i.kind}', {int(i.scale)}, {int(ctx.summed(i))})" for pk, i in ctx.indicators.items()
+            )
+            cursor.execute(
+                CITY_FIGURES_SQL.format(indicators=indicators),
+                {
+                    "plan": plan_id,
+                    "period": period_id,
+                    "carried_from": before.code if before else None,
+                    "rule": RULE_VERSION,
+                    "now": now,
+                },
+            )
+            cursor.execute("SELECT * FROM rollup_agg")
+            agg_rows = cursor.fetchall()
+        pending_rows, body_rows = _slice_read(ctx=ctx, period=period, province_id=province_id, cursor=cursor)
+        _none, province_accs = _city_part(
+            ctx=ctx, city_rows=agg_rows, carried_from=before.code if before else None, want_rows=False
+        )
+        province = _province_part(
+            ctx=ctx,
+            period=period,
+            province_id=province_id,
+            province_accs=province_accs,
+            pending_rows=pending_rows,
+            body_rows=body_rows,
+        )
+        lines = _copy_lines(province, plan_id=plan_id, period_id=period_id, now=now.isoformat(), always=True)
+        cursor.cursor.copy_expert("COPY rollup_in FROM STDIN", io.StringIO(lines))
+        cursor.execute("SELECT count(*) FROM rollup_in")
+        figures = cursor.fetchone()[0]
         # Figures that no longer have data (a reopened submission) must go, not linger.
         cursor.execute(STALE_SQL, [plan_id, period_id, [province_id, *ctx.cities(province_id)]])
         # City rows whose figures did not change are left alone: no new row version, no index churn.
@@ -673,15 +810,15 @@ def _slice_write_pg(*, ctx: _Plan, period: Period, province_id: int, rows: list[
         # Province rows are always rewritten: their computed_at is what "as of" on a dashboard says.
         cursor.execute(_merge_sql(always=True))
         written += cursor.rowcount
-        cursor.execute("TRUNCATE rollup_in")
-    return written
+        cursor.execute("TRUNCATE rollup_in, rollup_agg")
+    return figures, written
 
 
 def _slice_write(*, ctx: _Plan, period: Period, province_id: int) -> tuple[int, int]:
     """Rebuild one slice's stored figures (inside the caller's transaction). Returns (figures, written)."""
-    rows = _slice_compute(ctx=ctx, period=period, province_id=province_id)
     if connection.vendor == "postgresql":
-        return len(rows), _slice_write_pg(ctx=ctx, period=period, province_id=province_id, rows=rows)
+        return _slice_write_pg(ctx=ctx, period=period, province_id=province_id)
+    rows = _slice_compute(ctx=ctx, period=period, province_id=province_id)
     regions = [province_id, *ctx.cities(province_id)]
     keep = {r.key for r in rows}
     # Figures that no longer have data (a reopened submission) must go, not linger.
