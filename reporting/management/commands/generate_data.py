@@ -11,7 +11,7 @@ its name. It is for benchmarks and load tests on a database of their own, never 
   reports of the last eight quarters are left to the API (the benchmark's quarter-end bursts).
 - national: 31 provinces (江苏 real, 30 with synthetic prefectures and counties), 333 prefectures, 2,850
   counties, 100 city-reported indicators, 40 quarters to the last ended one: ~11.4 million values, reported
-  by the counties; the prefectures' own reports of the last quarter are left to the API.
+  by the counties; the prefectures' own reports (市本级) are left to the API.
 - tiny: a few regions, quarters and indicators, for the smoke tests.
 
 Shape: each reporter has a size, each (reporter, indicator) a level and a growth rate; values grow with noise,
@@ -102,9 +102,9 @@ class Scale:
 
 
 SCALES = {
-    "tiny": Scale(2, 4, 8, 2, 2, 40, (2025, 4), True, 1),
+    "tiny": Scale(2, 4, 8, 2, 2, 40, (2025, 3), True, 2),
     "province": Scale(0, 0, 0, None, None, 60, (2019, 1), True, 8),
-    "national": Scale(30, 320, 2755, None, None, 100, (2016, 4), False, 1),
+    "national": Scale(30, 320, 2755, None, None, 100, (2016, 4), False, 2),
 }
 
 
@@ -339,13 +339,15 @@ class Generator:
                     return state
         return "confirmed"
 
-    def values(self, reporter: Reporter, series: list[Series], index: int, period: tuple[int, int]):
-        """(indicator, value, numerator, denominator) for one report, blanks left out."""
+    def values(
+        self, reporter: Reporter, series: list[Series], index: int, period: tuple[int, int], *, complete: bool = False
+    ):
+        """(indicator, value, numerator, denominator) for one report; ~1 % left blank unless `complete`."""
         rng = random.Random(_stable(self.seed, "values", reporter.code, period))  # noqa: S311
         t = index / 4
         season = SEASON[period[1] - 1]
         for s in series:
-            if rng.random() < 0.01:
+            if rng.random() < 0.01 and not complete:
                 continue
             grown = s.level * (1 + s.growth) ** t
             kind = s.indicator.kind
