@@ -349,7 +349,12 @@ class Figure(models.Model):
                 fields=["indicator", "region", "period", "span", "basis"], name="figure_unique_slice"
             ),
         ]
-        indexes = [models.Index(fields=["plan", "period", "basis", "span"], name="figure_plan_period")]
+        indexes = [
+            models.Index(fields=["plan", "period", "basis", "span"], name="figure_plan_period"),
+            # A rollup slice (one province's cities and the province, one quarter) and a city's own pages
+            # read by region and period; at national scale a period alone is ~130,000 figures.
+            models.Index(fields=["region", "period"], name="figure_region_period"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.indicator_id}@{self.region_id} {self.period_id} {self.span}/{self.basis}"
