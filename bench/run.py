@@ -30,7 +30,7 @@ SETTINGS = {
 
 
 def log(message: str) -> None:
-    sys.stdout.write(f"[bench {time.strftime('%H:%M:%S')}] {message}\n")
+    sys.stdout.write(f"[bench {time.strftime('%H:%M:%S', time.gmtime())}Z] {message}\n")
     sys.stdout.flush()
 
 
