@@ -3,6 +3,7 @@ through a fixed list of jobs (so every loop ends by itself), timing each request
 
 import http.client
 import json
+import math
 import queue
 import threading
 import time
@@ -127,5 +128,5 @@ def percentile(values: list[float], share: float) -> float:
     if not values:
         return 0.0
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(share * len(ordered) + 0.5)))
+    rank = max(1, min(len(ordered), math.ceil(share * len(ordered))))
     return ordered[rank - 1]
