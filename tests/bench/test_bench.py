@@ -190,6 +190,22 @@ def test_the_docs_table_is_replaced_between_its_markers(tmp_path):
     assert json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))["runs"]["tiny"]["seconds"] == 60.0
 
 
+def _drop_database(db, name):
+    import psycopg2
+
+    admin = psycopg2.connect(
+        dbname="postgres",
+        user=db["USER"],
+        password=db.get("PASSWORD") or None,
+        host=db["HOST"] or "127.0.0.1",
+        port=db["PORT"] or 5432,
+    )
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.close()
+
+
 @pytest.mark.worker
 def test_a_whole_tiny_run_completes(tmp_path):
     """`python -m bench.run` end to end at tiny scale (about a minute): server, workers, every scenario."""
@@ -208,9 +224,18 @@ def test_a_whole_tiny_run_completes(tmp_path):
         "BENCH_DOCS": str(tmp_path / "benchmarks.md"),
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    done = subprocess.run(
-        [sys.executable, "-m", "bench.run"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=900, check=False
-    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "bench.run"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+    finally:
+        _drop_database(db, "bench_smoke")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     run = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))["runs"]["tiny"]
     scenarios = run["scenarios"]
