@@ -143,7 +143,9 @@ def submission_create(
     try:
         with transaction.atomic():
             submission = Submission(**lookup, created_by=user)
-            submission.full_clean()
+            # Uniqueness is the database's to decide: a check here races with an identical request,
+            # which would answer a confusing "constraint invalid" instead of returning that submission.
+            submission.full_clean(validate_unique=False, validate_constraints=False)
             submission.save()
     except IntegrityError:
         # Two identical requests raced; the other one created it.
