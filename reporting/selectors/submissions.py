@@ -78,9 +78,7 @@ class DueItem:
 OUTSTANDING = (Submission.Status.DRAFT, Submission.Status.RETURNED)
 
 
-def due_list(
-    *, user: User | AnonymousUser, today: date | None = None, include_done: bool = False
-) -> list[DueItem]:
+def due_list(*, user: User | AnonymousUser, today: date | None = None, include_done: bool = False) -> list[DueItem]:
     """What the user reports and has not yet sent: every (reporter, ended open period) pair with no
     submission, a draft, or a returned one; with `include_done`, the submitted and confirmed ones too.
 
