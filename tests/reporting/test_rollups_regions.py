@@ -170,3 +170,43 @@ def test_the_consistency_check_covers_every_province(plan, user, other_province)
     check = ConsistencyCheck.objects.get()
     assert (check.drift_count, check.repaired) == (1, True)
     assert _figure(plan, FLOW, county.parent, q).value == Decimal(7)
+
+
+def test_an_approval_recomputes_only_the_cities_whose_reports_changed(plan, user, time_machine):
+    """PostgreSQL's incremental run: the other cities' figures are read back, not recomputed, and the
+    result equals a full recomputation."""
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the incremental path is PostgreSQL's; the plain path rebuilds the whole slice")
+    start = datetime(2026, 1, 20, 9, tzinfo=ZoneInfo("Asia/Shanghai"))
+    time_machine.move_to(start, tick=False)
+    q = period_ensure(year=2025, quarter=4)
+    home = Region.objects.get(code="320000")
+    nanjing, wuxi = Region.objects.get(code="320100"), Region.objects.get(code="320200")
+    _confirmed(plan, q, nanjing, {FLOW: Decimal(10), STOCK: Decimal(100)}, user)
+    _confirmed(plan, q, wuxi, {FLOW: Decimal(4), STOCK: Decimal(50)}, user)
+    county = _confirmed(plan, q, Region.objects.get(code="320102"), {FLOW: Decimal(1)}, user)
+    time_machine.move_to(start + timedelta(minutes=10), tick=False)
+    rollup_period(plan_id=plan.pk, period_id=q.pk, province_id=home.pk)
+    wuxi_before = _figure(plan, FLOW, wuxi, q).computed_at
+    time_machine.move_to(start + timedelta(minutes=20), tick=False)
+    DataValue.objects.filter(submission=county, indicator__code=FLOW).update(value=Decimal(6))
+    county.save()  # what every write to a report does: its updated_at moves
+    summary = rollup_period(plan_id=plan.pk, period_id=q.pk, province_id=home.pk)
+    assert summary.cities == [nanjing.pk]
+    assert _figure(plan, FLOW, nanjing, q).value == Decimal(16)
+    assert _figure(plan, FLOW, home, q).value == Decimal(20)
+    assert _figure(plan, FLOW, wuxi, q).computed_at == wuxi_before
+    # The county's report is returned: Nanjing keeps only its own figure, the province follows.
+    time_machine.move_to(start + timedelta(minutes=30), tick=False)
+    county.status = "returned"
+    county.save()
+    assert rollup_period(plan_id=plan.pk, period_id=q.pk, province_id=home.pk).cities == [nanjing.pk]
+    assert _figure(plan, FLOW, nanjing, q).value == Decimal(10)
+    province = _figure(plan, FLOW, home, q)
+    assert (province.value, province.coverage["reported"]) == (Decimal(14), ["320100", "320200"])
+    assert rollups.rollup_consistency_check(repair=False) == {plan.code: 0}
