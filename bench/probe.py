@@ -19,6 +19,11 @@ def export(year: str, username: str) -> dict:
 
     django.setup()
     from django.contrib.auth import get_user_model
+    from django.db import connection
+
+    connection.ensure_connection()
+    # What this process holds before the export starts: the interpreter, Django and the project's code.
+    baseline = _rss_mb()
 
     import reporting.services.exports as exports_service
     from reporting.services.exports import export_file_path, export_job_create
@@ -46,6 +51,7 @@ def export(year: str, username: str) -> dict:
         "seconds": round(seconds, 3),
         "render_seconds": round(rendered.get("seconds", 0.0), 3),
         "rss_mb": _rss_mb(),
+        "baseline_rss_mb": baseline,
         "path": str(export_file_path(job)),
         "size": job.size,
     }

@@ -362,7 +362,9 @@ class Generator:
 
     # --- the history file ---------------------------------------------------------------------------
 
-    def write_csv(self, path: Path) -> int:
+    def write_csv(self, path: Path, *, periods: slice | None = None) -> int:
+        """The history file; `periods` (a slice of the quarters, oldest first) writes only part of it."""
+        wanted = set(self.periods[periods]) if periods is not None else set(self.periods)
         reporters = self.reporters()
         indicators = self.city_indicators()
         series = {r.code: self.series(r, indicators) for r in reporters}
@@ -371,6 +373,8 @@ class Generator:
             writer = csv.writer(handle)
             writer.writerow(FIELDS)
             for index, period in enumerate(self.periods):
+                if period not in wanted:
+                    continue
                 code = f"{period[0]}Q{period[1]}"
                 for reporter in reporters:
                     if self.report_state(reporter, period) != "confirmed":
