@@ -11,6 +11,12 @@ import time
 
 
 def _rss_mb() -> float:
+    """Peak resident set of this process. VmHWM belongs to the process's own address space; getrusage's
+    ru_maxrss would include the parent's peak, which a child started by fork inherits."""
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 

@@ -235,7 +235,8 @@ def markdown(results: dict[str, Any]) -> str:
         lines.append(
             f"### {scale} scale — {run['finished_at']}, {run['seconds']:.0f} s in all\n\n"
             f"{machine['cpus']} cores, {machine['memory_gb']} GB, {machine['postgres']}, Python {machine['python']}, "
-            f"load average at start {machine['load_at_start']}. Data: {run['data']}\n"
+            f"load average (1, 5, 15 min) at start {machine['load_at_start']}, at end "
+            f"{machine.get('load_at_end', '-')}. Data: {run['data']}\n"
         )
         lines.append("| scenario | portal | ceiling (same run) | budget | verdict |")
         lines.append("| --- | --- | --- | --- | --- |")

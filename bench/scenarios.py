@@ -225,7 +225,7 @@ def _consistency_reader(bench: Bench, stop: threading.Event, found: dict[str, in
         connections.close_all()
 
 
-def full_rebuild(bench: Bench, *, sample_years: int | None) -> dict[str, Any]:
+def full_rebuild(bench: Bench, *, sample_quarters: int | None) -> dict[str, Any]:
     """The raw GROUP BY (into an unlogged table), then the partitioned rebuild by Celery with one worker
     process and with two, each from empty figures; readers check for half-built slices meanwhile."""
     from portal.celery import app
@@ -246,9 +246,9 @@ def full_rebuild(bench: Bench, *, sample_years: int | None) -> dict[str, Any]:
 
     slices = rollup_slices(plan=bench.plan)
     sample = slices
-    if sample_years:
-        years = sorted({p.year for p in Period.objects.filter(pk__in={s[1] for s in slices})})[-sample_years:]
-        keep = set(Period.objects.filter(year__in=years).values_list("pk", flat=True))
+    if sample_quarters:
+        latest = Period.objects.filter(pk__in={s[1] for s in slices}).order_by("-year", "-quarter")
+        keep = set(latest.values_list("pk", flat=True)[:sample_quarters])
         sample = [s for s in slices if s[1] in keep]
     plan_runs = [(1, sample, "one_worker"), (2, sample, "two_workers")]
     if sample is not slices:
