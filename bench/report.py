@@ -84,7 +84,9 @@ def verdicts(run: dict[str, Any]) -> list[dict[str, Any]]:
             "rows; sums the province from the stored figures of all its cities; builds the province's coverage "
             "(reported, carried, pending, missing) with the reports pending review; and rewrites the province's "
             "figures, in one transaction with its locks (rebuilding the whole slice takes "
-            f"{i.get('whole_slice_ms')} ms)."
+            f"{i.get('whole_slice_ms')} ms). An approval in an earlier quarter of the year also recomputes the "
+            "year's later quarters (their year-to-date includes it) in the same task: at province scale the burst "
+            "covers seven quarters, so several timed runs carry one to three more slices."
         )
         out.append(
             {
