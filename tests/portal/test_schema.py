@@ -84,7 +84,15 @@ def test_schema_endpoint_answers(api_client):
     assert b"/api/v1/measures/{id}/" in response.content
 
 
-def test_docs_are_served_from_own_static_files_with_no_outside_host(client):
+def test_schema_and_docs_are_refused_to_anonymous_visitors(client):
+    # The schema maps every endpoint and field: it is for signed-in users (a deploy check keeps it so).
+    assert client.get("/api/v1/schema/").status_code == 401
+    assert client.get("/api/v1/docs/").status_code == 401
+    assert "API 文档" not in client.get("/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+
+
+def test_docs_are_served_from_own_static_files_with_no_outside_host(client, user):
+    client.force_login(user)
     response = client.get("/api/v1/docs/")
 
     assert response.status_code == 200
@@ -98,7 +106,8 @@ def test_docs_are_served_from_own_static_files_with_no_outside_host(client):
     assert all('src="/' in attributes for attributes in scripts)
 
 
-def test_docs_start_up_script_is_served_as_a_file(client):
+def test_docs_start_up_script_is_served_as_a_file(client, user):
+    client.force_login(user)
     script = client.get("/api/v1/docs/", {"script": ""})
 
     assert script.status_code == 200
