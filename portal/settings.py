@@ -252,6 +252,8 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     # Periods and submissions both have a `status`; name their enums apart.
     "ENUM_NAME_OVERRIDES": {
+    # The schema maps every endpoint and field: signed-in users only (a deploy check insists).
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
         "PeriodStatusEnum": "reporting.models.Period.Status",
         "SubmissionStatusEnum": "reporting.models.Submission.Status",
         "FigureSpanEnum": "reporting.models.Figure.Span",
