@@ -6,7 +6,7 @@ PORT ?= 8000
 PYTHON ?= python3
 PLAN_DIR := fixtures/plans/js-2018-28
 
-.PHONY: run test install install-dev lint bench migrate clean
+.PHONY: run test install install-dev lint bench audit migrate clean
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,11 @@ lint: install-dev
 # Writes bench/results.json and the results table in docs/benchmarks.md.
 bench: install-dev
 	$(PY) -m bench.run
+
+# Known vulnerabilities in the pinned runtime and development packages (PyPI's advisory data, via pip-audit).
+# Needs pypi.org's JSON API or api.osv.dev; docs/reliability.md records what this machine could reach.
+audit: install-dev
+	$(VENV)/bin/pip-audit --strict -r requirements.txt -r requirements-dev.txt
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles var
