@@ -415,9 +415,12 @@ def evidence_download(request: AuthenticatedRequest, public_id: Any, evidence_id
     path = evidence_path(evidence)
     if not path.is_file():
         raise Http404
-    return FileResponse(
+    response = FileResponse(
         path.open("rb"), as_attachment=True, filename=evidence.original_name, content_type=evidence.content_type
     )
+    # As the API's download: no browser or proxy cache may keep a city's evidence after the user leaves.
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @login_required
@@ -451,10 +454,14 @@ def template_xlsx(request: AuthenticatedRequest, public_id: Any) -> HttpResponse
     submission = _get_submission(request, public_id)
     content = submission_template_build(submission=submission)
     filename = f"填报模板-{submission.reporter_name}-{submission.period.code}-v{submission.version}.xlsx"
+    # The template is prefilled with the submission's figures: no cache may keep a copy.
     return HttpResponse(
         content,
         content_type=XLSX_CONTENT_TYPE,
-        headers={"Content-Disposition": content_disposition_header(True, filename)},
+        headers={
+            "Content-Disposition": content_disposition_header(True, filename),
+            "Cache-Control": "private, no-store",
+        },
     )
 
 

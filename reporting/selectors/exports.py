@@ -72,11 +72,19 @@ def export_jobs_visible(*, user: User | AnonymousUser) -> QuerySet[ExportJob]:
 
 
 def export_file_readable(*, user: User | AnonymousUser, job: ExportJob) -> bool:
-    """The file holds report data: its author and those who see everything may read it; an
-    administrator reads the log, never the data."""
+    """The file holds report data: those who see everything may read it, and its author while they may still
+    export (a role that has ended, or an administrator's, reads the log entry, never the data)."""
     if not user.is_authenticated:
         return False
-    return job.created_by_id == user.pk or user_scope(user=user).sees_everything
+    if user_scope(user=user).sees_everything:
+        return True
+    if job.created_by_id != user.pk:
+        return False
+    try:
+        export_audience(user=user)
+    except PermissionDenied:
+        return False
+    return True
 
 
 def snapshots_visible(*, user: User | AnonymousUser) -> QuerySet[ReportSnapshot]:
