@@ -27,7 +27,7 @@ from measures.models import Plan, Region
 from portal.accounts.models import Role
 from portal.accounts.services import membership_grant
 from reporting.management.commands.generate_data import Generator
-from reporting.models import DataValue, Figure, Period, Submission, Transition
+from reporting.models import DataValue, Figure, Period, RollupRequest, Submission, Transition
 
 CLIENTS = 8
 RESENT_SHARE = 0.05
@@ -546,7 +546,6 @@ def incremental(bench: Bench, *, sample_provinces: int) -> dict[str, Any]:
     """Approve every burst report (city review, then the province confirms) through the services while one
     worker process runs; count the rollup tasks it ran; then time the rollup of the touched slices in
     this process against the raw GROUP BY of the same one-period slice."""
-    from django.utils import timezone
 
     from portal.celery import app
     from reporting.services import workflow
@@ -581,9 +580,12 @@ def incremental(bench: Bench, *, sample_provinces: int) -> dict[str, Any]:
         approved = by_slice[(period_id, province_id)]
 
         def ours(period_id: int = period_id, province_id: int = province_id, approved: Submission = approved) -> None:
-            # What one approval's task does: its report has just changed, its province and quarter roll up.
-            Submission.objects.filter(pk=approved.pk).update(updated_at=timezone.now())
-            rollup_period(plan_id=bench.plan.pk, period_id=period_id, province_id=province_id)
+            # What one approval's task does: the approval left a request naming its report's region, and
+            # the queued run of its province and quarter takes it.
+            RollupRequest.objects.create(
+                plan_id=bench.plan.pk, period_id=period_id, province_id=province_id, region_id=approved.region_id
+            )
+            rollup_period(plan_id=bench.plan.pk, period_id=period_id, province_id=province_id, requested=True)
 
         def whole(period_id: int = period_id, province_id: int = province_id) -> None:
             rollup_slice(plan_id=bench.plan.pk, period_id=period_id, province_id=province_id)

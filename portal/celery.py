@@ -20,6 +20,9 @@ from celery.schedules import crontab  # noqa: E402
 app.conf.beat_schedule = {
     # Full rebuild at night, when nobody reports: repairs anything an incremental recompute missed.
     "rollup-nightly": {"task": "reporting.tasks.rollup_all_task", "schedule": crontab(hour=2, minute=0)},
+    # Every minute: queue the rollups whose requests nobody took (a broker that was down, a lost task); a
+    # request waits at most ROLLUP_DISPATCH_AFTER_SECONDS plus this minute after Redis is back.
+    "rollup-dispatch": {"task": "reporting.tasks.rollup_dispatch_task", "schedule": crontab()},
     # After the rebuild: recompute and compare, so drift introduced during the day is reported.
     "rollup-consistency": {"task": "reporting.tasks.rollup_consistency_task", "schedule": crontab(hour=3, minute=30)},
     # Morning, before office hours: reminders for deadlines within REMINDER_DAYS_BEFORE days.

@@ -287,6 +287,10 @@ PLAN_SOURCE_LABEL = _("苏发〔2018〕28号")
 REPORTING_CITY_REVIEW = env.bool("REPORTING_CITY_REVIEW", default=True)
 # A value that moves more than this fraction from the previous quarter needs the reporter's comment.
 REPORTING_JUMP_THRESHOLD = env.float("REPORTING_JUMP_THRESHOLD", default=0.5)
+# A rollup request nobody has taken this many seconds after it was made (or last sent) is sent again by the
+# beat dispatcher: longer than a busy queue normally takes, short enough that figures catch up soon after
+# Redis comes back.
+ROLLUP_DISPATCH_AFTER_SECONDS = env.int("ROLLUP_DISPATCH_AFTER_SECONDS", default=60)
 # Evidence files: what a reporter may attach, and how large.
 EVIDENCE_MAX_BYTES = env.int("EVIDENCE_MAX_BYTES", default=20 * 1024 * 1024)
 EVIDENCE_MAX_FILES_PER_SUBMISSION = env.int("EVIDENCE_MAX_FILES_PER_SUBMISSION", default=50)

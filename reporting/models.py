@@ -6,6 +6,7 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
@@ -378,6 +379,33 @@ class ConsistencyCheck(models.Model):
 
     def __str__(self) -> str:
         return f"{self.checked_at:%Y-%m-%d %H:%M} drift={self.drift_count}"
+
+
+class RollupRequest(models.Model):
+    """The rollup outbox: a change that moves a figure (an approval, a confirmation, a reopening, an import)
+    writes one row in its own transaction, so the request is exactly as durable as the change. The queued task
+    is only a prompt; the rows are the work. The rollup that computes the slice deletes them in the
+    transaction that writes its figures, so a crash or a lost task leaves them for the next run, and the
+    beat dispatcher sends a task for rows nobody has taken. The rows also say which cities changed: an
+    incremental run recomputes those, whatever any machine's clock says."""
+
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="+")
+    period = models.ForeignKey(Period, on_delete=models.CASCADE, related_name="+")
+    # The slice: one province, or every province of the plan (a provincial body's report, blank).
+    province = models.ForeignKey(Region, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    # Whose report changed (a city or county); blank or the province itself: the whole slice.
+    region = models.ForeignKey(Region, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    # The database's clock, not the web machine's: only the dispatcher's delay reads these times.
+    created_at = models.DateTimeField(db_default=Now())
+    dispatched_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("待汇总请求")
+        verbose_name_plural = _("待汇总请求")
+        indexes = [models.Index(fields=["plan", "period", "province"], name="rollup_request_slice")]
+
+    def __str__(self) -> str:
+        return f"{self.plan_id}:{self.period_id}:{self.province_id or 'all'} <- {self.region_id}"
 
 
 class Notification(models.Model):

@@ -22,9 +22,19 @@ RETRYING = {"acks_late": True, "autoretry_for": TRANSIENT, "retry_backoff": True
     soft_time_limit=300,
     time_limit=360,
 )
-def rollup_period_task(plan_id: int, period_id: int, province_id: int | None = None) -> dict:
-    summary = rollups.rollup_run(plan_id=plan_id, period_id=period_id, province_id=province_id)
-    return {"figures": summary.figures, "written": summary.written, "periods": summary.periods}
+def rollup_period_task(plan_id: int, period_id: int, province_id: int | None = None, requested: bool = False) -> dict:
+    summary = rollups.rollup_run(plan_id=plan_id, period_id=period_id, province_id=province_id, requested=requested)
+    return {
+        "figures": summary.figures,
+        "written": summary.written,
+        "periods": summary.periods,
+        "requests": summary.requests,
+    }
+
+
+@shared_task(**RETRYING, soft_time_limit=50, time_limit=55)
+def rollup_dispatch_task() -> int:
+    return rollups.rollup_requests_dispatch()
 
 
 @shared_task(

@@ -25,10 +25,17 @@ Each slice is written in one transaction: readers see a slice's old figures or i
 mixture. Two runs of the same slice serialise (PostgreSQL: an advisory lock on the slice; a run over every
 province of a period holds the period row FOR UPDATE, a one-province run holds it FOR SHARE, so the two
 kinds exclude each other while provinces of the same period run side by side).
+
+What needs a recompute is kept in an outbox, `RollupRequest`: a change that moves a figure writes a row in
+its own transaction; after commit a task is prompted (at most one queued per slice; a broker that is down
+is logged, never raised); the beat dispatcher sends what nobody took within ROLLUP_DISPATCH_AFTER_SECONDS;
+the rollup deletes the rows it took in the transaction that writes the figures. The rows also name the
+changed cities, so an incremental run does not compare change times across machines' clocks.
 """
 
 import io
 import json
+import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterable
@@ -37,14 +44,17 @@ from datetime import timedelta
 from decimal import ROUND_HALF_UP, Context, Decimal
 from typing import Any, NamedTuple
 
-from django.core.cache import cache
-from django.db import connection, transaction
-from django.db.models import Exists, OuterRef
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.db.models import DateTimeField, Exists, ExpressionWrapper, OuterRef, Q
+from django.db.models.functions import Now
 from django.utils import timezone
 
 from indicators.models import Indicator
 from measures.models import Plan, Region
-from reporting.models import Figure, Period, Submission
+from reporting.models import Figure, Period, RollupRequest, Submission
+
+logger = logging.getLogger(__name__)
 
 RULE_VERSION = "r2"
 OFFICIAL_STATUSES: dict[str, list[str]] = {
@@ -77,9 +87,6 @@ FIGURE_COLUMNS = (
 FIGURE_KEY = ("indicator_id", "region_id", "period_id", "span", "basis")
 # Kinds whose last-quarter value may stand in for a missing one (unless they sum over time).
 CARRIED_KINDS = (Indicator.Kind.STOCK, Indicator.Kind.RATIO, Indicator.Kind.SHARE)
-# A queued rollup for a slice absorbs further requests for it until a worker picks it up (coalescing):
-# a burst of approvals in one province and quarter costs one task, not one per approval.
-COALESCE_SECONDS = 15 * 60
 # SQLite hands sums back as floats; read them the way Django's DecimalField does, so both back ends agree.
 _SQLITE_DECIMAL = Context(prec=15)
 _FOUR_PLACES = Decimal("0.0001")
@@ -162,6 +169,8 @@ class RollupSummary:
     slices: int = 0
     # An incremental run: the cities recomputed (None: every city of the slice).
     cities: list[int] | None = None
+    # The pending rollup requests this run took (and deleted with its figures).
+    requests: int = 0
 
 
 class FigureRow(NamedTuple):
@@ -753,17 +762,6 @@ WHERE f.plan_id + 0 = %s AND f.period_id = %s AND f.region_id = ANY(%s)
 GROUP BY f.basis, f.indicator_id, f.span
 """
 
-# Cities under which a report changed since the slice was last computed (an approval, a reopening, a value).
-DIRTY_SQL = """
-WITH rep (region_id, city_id) AS (VALUES {reporters})
-SELECT DISTINCT rep.city_id
-FROM reporting_submission s JOIN rep ON rep.region_id = s.region_id
-WHERE s.plan_id = %s AND s.period_id = %s AND s.updated_at >= %s
-"""
-# A change committed this long before a rollup started, but after the previous one read the data, is still
-# seen: report writes are transactions of well under a second, and machines' clocks agree (NTP) to far less.
-DIRTY_MARGIN = timedelta(seconds=15)
-
 STALE_SQL = """
 DELETE FROM reporting_figure f
 WHERE f.plan_id + 0 = %s AND f.period_id = %s AND f.region_id = ANY(%s)
@@ -911,34 +909,68 @@ def rollup_slice(*, plan_id: int, period_id: int, province_id: int) -> RollupSum
     return summary
 
 
-def _dirty_cities(*, ctx: _Plan, period: Period, province_id: int) -> list[int] | None:
-    """The cities whose reports changed since the slice was last computed; None (rebuild it all) when it
-    never was, or off PostgreSQL. Province figures are rewritten on every run, so their computed_at says when."""
-    if connection.vendor != "postgresql" or not ctx.reporters(province_id):
+def _requests_claim(*, plan_id: int, period_id: int, province_id: int | None) -> list[tuple[int, int | None]]:
+    """Lock the slice's pending requests, (id, region) each, until this run commits or rolls back.
+
+    Not SKIP LOCKED here, though the prompts and the dispatcher use it: two runs of one slice never claim
+    side by side (the slice lock serialises them first), so the only other holders are a prompt or the
+    dispatcher marking rows for a few milliseconds. Skipping their rows would let a queued run find
+    nothing while the prompt, seeing that run's row still queued, sends no other: the rows would wait
+    for the dispatcher. Waiting those milliseconds costs nothing."""
+    requests = RollupRequest.objects.filter(plan_id=plan_id, period_id=period_id)
+    if province_id is not None:
+        requests = requests.filter(province_id=province_id)
+    return list(requests.select_for_update().order_by("pk").values_list("pk", "region_id"))
+
+
+def _requests_follow_up(*, plan_id: int, period_id: int, province_id: int | None, claimed: list) -> None:
+    """Requests of the slice committed while this run worked, whose prompt saw this run's queued row and
+    so sent nothing: prompt again once this run commits, now that its rows are gone."""
+    left = RollupRequest.objects.filter(plan_id=plan_id, period_id=period_id, dispatched_at__isnull=True)
+    if province_id is not None:
+        left = left.filter(province_id=province_id)
+    slices = set(left.exclude(pk__in=[pk for pk, _region in claimed]).values_list("province_id", flat=True))
+    for each in slices:
+        transaction.on_commit(lambda each=each: rollup_prompt(plan_id=plan_id, period_id=period_id, province_id=each))
+
+
+def _changed_cities(
+    *, ctx: _Plan, period: Period, province_id: int, claimed: list[tuple[int, int | None]]
+) -> list[int] | None:
+    """The cities whose reports changed, from the claimed requests; None (rebuild the whole slice) for an
+    explicit run with no request, a request for the whole slice, a slice never computed, or off PostgreSQL.
+
+    The requests are rows, committed with the changes they name: a claimed request's change is visible to
+    this run's reads, so which cities to recompute depends on no machine's clock."""
+    if connection.vendor != "postgresql" or not claimed or not ctx.reporters(province_id):
         return None
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT min(computed_at) FROM reporting_figure WHERE plan_id = %s AND period_id = %s AND region_id = %s",
-            [ctx.plan.pk, period.pk, province_id],
-        )
-        since = cursor.fetchone()[0]
-        if since is None:
-            return None
-        cursor.execute(
-            DIRTY_SQL.format(reporters=_pairs(ctx.reporters(province_id))),
-            [ctx.plan.pk, period.pk, since - DIRTY_MARGIN],
-        )
-        dirty = sorted(city for (city,) in cursor.fetchall())
+    city_of = dict(ctx.reporters(province_id))
+    if any(region is None or region not in city_of for _pk, region in claimed):
+        return None
+    if not Figure.objects.filter(plan=ctx.plan, period=period, region_id=province_id).exists():
+        return None
+    dirty = sorted({city_of[region] for _pk, region in claimed if region is not None})
     # Every city changed (a quarter-end burst): the whole slice in one pass is cheaper.
     return None if set(dirty) >= set(ctx.cities(province_id)) else dirty
 
 
-def rollup_period(*, plan_id: int, period_id: int, province_id: int | None = None) -> RollupSummary:
+def rollup_period(
+    *, plan_id: int, period_id: int, province_id: int | None = None, requested: bool = False
+) -> RollupSummary:
     """Rebuild the figures of a period and of the year's later quarters (their year-to-date includes it),
-    for one province or, by default, every province of the plan; one transaction."""
+    for one province or, by default, every province of the plan; one transaction, which also deletes the
+    slice's pending rollup requests: they go with the figures they asked for, or not at all.
+
+    `requested` (a run the outbox queued): with no pending request left, an earlier run took them and
+    there is nothing to do."""
     summary = RollupSummary()
     with transaction.atomic():
         _lock_slice(plan_id=plan_id, period_id=period_id, province_id=province_id)
+        claimed = _requests_claim(plan_id=plan_id, period_id=period_id, province_id=province_id)
+        summary.requests = len(claimed)
+        if requested and not claimed:
+            _requests_follow_up(plan_id=plan_id, period_id=period_id, province_id=province_id, claimed=claimed)
+            return summary
         period = Period.objects.get(pk=period_id)
         ctx = _Plan(Plan.objects.get(pk=plan_id))
         provinces = [p.pk for p in plan_provinces(plan=ctx.plan)] if province_id is None else [province_id]
@@ -946,50 +978,139 @@ def rollup_period(*, plan_id: int, period_id: int, province_id: int | None = Non
         # ended yet get no figures (carrying a stock into an unfinished quarter would invent data).
         later = Period.objects.filter(year=period.year, quarter__gt=period.quarter, end__lt=timezone.localdate())
         # A one-province run (what an approval queues) recomputes only the cities whose reports changed.
-        dirty = _dirty_cities(ctx=ctx, period=period, province_id=province_id) if province_id is not None else None
+        dirty = (
+            _changed_cities(ctx=ctx, period=period, province_id=province_id, claimed=claimed)
+            if province_id is not None
+            else None
+        )
         summary.cities = dirty
         for each in [period, *later.order_by("quarter")]:
             if each.pk != period.pk:
                 _lock_slice(plan_id=plan_id, period_id=each.pk, province_id=province_id)
             for province in provinces:
-                figures, written = _slice_write(ctx=ctx, period=each, province_id=province, cities=dirty)
+                cities = dirty
+                # A later quarter never computed has no stored city figures to sum the province from.
+                if (
+                    cities is not None
+                    and each.pk != period.pk
+                    and not Figure.objects.filter(plan_id=plan_id, period=each, region_id=province).exists()
+                ):
+                    cities = None
+                figures, written = _slice_write(ctx=ctx, period=each, province_id=province, cities=cities)
                 summary.figures += figures
                 summary.written += written
                 summary.slices += 1
             summary.periods.append(each.code)
+        RollupRequest.objects.filter(pk__in=[pk for pk, _region in claimed]).delete()
+        _requests_follow_up(plan_id=plan_id, period_id=period_id, province_id=province_id, claimed=claimed)
     return summary
 
 
-def _coalesce_key(plan_id: int, period_id: int, province_id: int | None) -> str:
-    return f"rollup:queued:{plan_id}:{period_id}:{province_id or 'all'}"
+def rollup_run(
+    *, plan_id: int, period_id: int, province_id: int | None = None, requested: bool = False
+) -> RollupSummary:
+    """What the queued task does: roll the slice up, taking its pending requests with it."""
+    return rollup_period(plan_id=plan_id, period_id=period_id, province_id=province_id, requested=requested)
 
 
-def rollup_run(*, plan_id: int, period_id: int, province_id: int | None = None) -> RollupSummary:
-    """What the queued task does: let the next request for this slice queue again, then roll it up.
-    A request arriving after this point queues a new task, which will see its data."""
-    cache.delete(_coalesce_key(plan_id, period_id, province_id))
-    return rollup_period(plan_id=plan_id, period_id=period_id, province_id=province_id)
+def _slice_requests(*, plan_id: int, period_id: int, province_id: int | None):
+    return RollupRequest.objects.filter(plan_id=plan_id, period_id=period_id, province_id=province_id)
+
+
+def _send(*, plan_id: int, period_id: int, province_id: int | None) -> bool:
+    """Queue the slice's rollup; False (logged, never raised) when the broker cannot take it. The request
+    rows stay either way: the beat dispatcher sends what is not done in time."""
+    from reporting.tasks import rollup_period_task
+
+    try:
+        # One connection attempt, no publish retries: the shared producer pool would retry the connection
+        # for 6 s and an approval must not wait on a broker that is down; the dispatcher retries. No
+        # result either: nobody reads it (the outbox is the state), and subscribing to it would make the
+        # sender reconnect to a Redis that is down for 20 seconds before giving up.
+        with rollup_period_task.app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=2)
+            rollup_period_task.apply_async(
+                (plan_id, period_id, province_id, True), connection=conn, retry=False, ignore_result=True
+            )
+    except Exception:
+        logger.warning(
+            "rollup task for plan %s period %s province %s not sent; the outbox keeps it for the dispatcher",
+            plan_id,
+            period_id,
+            province_id,
+            exc_info=True,
+        )
+        return False
+    return True
+
+
+def _undispatch(ids: list[int]) -> None:
+    # Best effort: the next approval in the slice (or the dispatcher) sends the task the broker refused.
+    try:
+        RollupRequest.objects.filter(pk__in=ids).update(dispatched_at=None)
+    except DatabaseError:
+        logger.warning("could not reset rollup requests %s after a failed send", ids, exc_info=True)
+
+
+def rollup_prompt(*, plan_id: int, period_id: int, province_id: int | None) -> bool:
+    """After the change commits: queue one task for the slice, unless one is already queued and not yet
+    started (a dispatched request nobody holds), which will take this request too: a burst of approvals
+    in one province and quarter costs one task, not one per approval. Never raises: the change is safe
+    in the outbox whatever happens to the broker. True when a task was sent."""
+    try:
+        with transaction.atomic():
+            rows = list(
+                _slice_requests(plan_id=plan_id, period_id=period_id, province_id=province_id)
+                .select_for_update(skip_locked=True)
+                .values_list("pk", "dispatched_at")
+            )
+            if not rows or any(at is not None for _pk, at in rows):
+                return False
+            ids = [pk for pk, _at in rows]
+            # Marked and committed before the send: the worker must find the rows unlocked.
+            RollupRequest.objects.filter(pk__in=ids).update(dispatched_at=Now())
+    except DatabaseError:
+        logger.warning("rollup prompt failed; the dispatcher will send the request", exc_info=True)
+        return False
+    if _send(plan_id=plan_id, period_id=period_id, province_id=province_id):
+        return True
+    _undispatch(ids)
+    return False
 
 
 def rollup_enqueue(*, plan_id: int, period_id: int, region_id: int | None = None) -> None:
-    """Ask for a recompute once the current transaction commits: a worker must never see the approval
-    before it is safe, and a rolled-back approval must enqueue nothing. Given the reporting region, only
-    its province is recomputed; a request for a slice that is already queued is absorbed by it."""
-    from reporting.tasks import rollup_period_task
-
+    """Ask for a recompute in the caller's transaction: the request row commits with the change or not at
+    all, and a worker is prompted only once it has committed. Given the reporting region, only its
+    province is recomputed (and, on PostgreSQL, only its city); the province itself means the whole slice."""
     province_id = province_of(region_id=region_id) if region_id is not None else None
+    RollupRequest.objects.create(plan_id=plan_id, period_id=period_id, province_id=province_id, region_id=region_id)
+    transaction.on_commit(lambda: rollup_prompt(plan_id=plan_id, period_id=period_id, province_id=province_id))
 
-    def send() -> None:
-        key = _coalesce_key(plan_id, period_id, province_id)
-        if not cache.add(key, 1, timeout=COALESCE_SECONDS):
-            return
-        try:
-            rollup_period_task.delay(plan_id, period_id, province_id)
-        except Exception:
-            cache.delete(key)
-            raise
 
-    transaction.on_commit(send)
+def rollup_requests_dispatch(*, after_seconds: int | None = None) -> int:
+    """The beat's sweep: one task per slice that has requests not taken `after_seconds` (default
+    ROLLUP_DISPATCH_AFTER_SECONDS) after they were made or last sent; a broker that was down, a task lost
+    with a worker, a send that never happened. Returns the number of tasks sent."""
+    after = settings.ROLLUP_DISPATCH_AFTER_SECONDS if after_seconds is None else after_seconds
+    # The database's clock on both sides of the comparison, as for created_at.
+    cutoff = ExpressionWrapper(Now() - timedelta(seconds=after), output_field=DateTimeField())
+    with transaction.atomic():
+        due = list(
+            RollupRequest.objects.select_for_update(skip_locked=True)
+            .filter(Q(dispatched_at__isnull=True, created_at__lte=cutoff) | Q(dispatched_at__lte=cutoff))
+            .values_list("pk", "plan_id", "period_id", "province_id")
+        )
+        RollupRequest.objects.filter(pk__in=[row[0] for row in due]).update(dispatched_at=Now())
+    slices: dict[tuple[int, int, int | None], list[int]] = defaultdict(list)
+    for pk, plan_id, period_id, province_id in due:
+        slices[(plan_id, period_id, province_id)].append(pk)
+    sent = 0
+    for (plan_id, period_id, province_id), ids in sorted(slices.items(), key=lambda kv: (*kv[0][:2], kv[0][2] or 0)):
+        if _send(plan_id=plan_id, period_id=period_id, province_id=province_id):
+            sent += 1
+        else:
+            _undispatch(ids)
+    return sent
 
 
 def rollup_slices(*, plan: Plan | None = None) -> list[tuple[int, int, int]]:

@@ -7,7 +7,7 @@ import pytest
 
 from indicators.models import Indicator
 from measures.models import Region
-from reporting.models import DataValue, Figure, Submission
+from reporting.models import DataValue, Figure, RollupRequest, Submission
 from reporting.services import rollups
 from reporting.services.periods import period_ensure
 from reporting.services.rollups import rollup_period, rollup_slice, rollup_slices
@@ -133,27 +133,26 @@ def test_the_rebuild_is_partitioned_by_province_and_quarter(plan, user, other_pr
 def test_approvals_enqueue_one_task_per_province_and_quarter_until_a_worker_takes_it(
     plan, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from django.core.cache import cache
-
     from reporting.tasks import rollup_period_task
 
     sent = []
-    monkeypatch.setattr(rollup_period_task, "delay", lambda *args: sent.append(args))
+    monkeypatch.setattr(rollup_period_task, "apply_async", lambda args, **options: sent.append(args))
     q = period_ensure(year=2025, quarter=3)
     nanjing, suzhou = Region.objects.get(code="320100"), Region.objects.get(code="320500")
     home = Region.objects.get(code="320000")
-    cache.delete(rollups._coalesce_key(plan.pk, q.pk, home.pk))
     with django_capture_on_commit_callbacks(execute=True):
         for region in (nanjing, suzhou, Region.objects.get(code="320102")):
             rollups.rollup_enqueue(plan_id=plan.pk, period_id=q.pk, region_id=region.pk)
-    assert sent == [(plan.pk, q.pk, home.pk)]
-    # A worker starting the task lets the next approval queue a new one, which will see its data.
-    monkeypatch.setattr(rollups, "rollup_period", lambda **kwargs: rollups.RollupSummary())
-    rollups.rollup_run(plan_id=plan.pk, period_id=q.pk, province_id=home.pk)
+    assert sent == [(plan.pk, q.pk, home.pk, True)]
+    assert sorted(RollupRequest.objects.values_list("province_id", "region_id")) == sorted(
+        [(home.pk, nanjing.pk), (home.pk, suzhou.pk), (home.pk, Region.objects.get(code="320102").pk)]
+    )
+    # A worker taking the requests (its run deletes them) lets the next approval queue a new task.
+    summary = rollups.rollup_run(plan_id=plan.pk, period_id=q.pk, province_id=home.pk, requested=True)
+    assert (summary.requests, RollupRequest.objects.count()) == (3, 0)
     with django_capture_on_commit_callbacks(execute=True):
         rollups.rollup_enqueue(plan_id=plan.pk, period_id=q.pk, region_id=nanjing.pk)
-    assert sent == [(plan.pk, q.pk, home.pk), (plan.pk, q.pk, home.pk)]
-    cache.delete(rollups._coalesce_key(plan.pk, q.pk, home.pk))
+    assert sent == [(plan.pk, q.pk, home.pk, True), (plan.pk, q.pk, home.pk, True)]
 
 
 def test_the_consistency_check_covers_every_province(plan, user, other_province):
@@ -195,9 +194,10 @@ def test_an_approval_recomputes_only_the_cities_whose_reports_changed(plan, user
     wuxi_before = _figure(plan, FLOW, wuxi, q).computed_at
     time_machine.move_to(start + timedelta(minutes=20), tick=False)
     DataValue.objects.filter(submission=county, indicator__code=FLOW).update(value=Decimal(6))
-    county.save()  # what every write to a report does: its updated_at moves
-    summary = rollup_period(plan_id=plan.pk, period_id=q.pk, province_id=home.pk)
-    assert summary.cities == [nanjing.pk]
+    # What every change that moves a figure does: a rollup request naming the report's region.
+    RollupRequest.objects.create(plan=plan, period=q, province=home, region=county.region)
+    summary = rollup_period(plan_id=plan.pk, period_id=q.pk, province_id=home.pk, requested=True)
+    assert (summary.cities, summary.requests, RollupRequest.objects.count()) == ([nanjing.pk], 1, 0)
     assert _figure(plan, FLOW, nanjing, q).value == Decimal(16)
     assert _figure(plan, FLOW, home, q).value == Decimal(20)
     assert _figure(plan, FLOW, wuxi, q).computed_at == wuxi_before
@@ -205,6 +205,7 @@ def test_an_approval_recomputes_only_the_cities_whose_reports_changed(plan, user
     time_machine.move_to(start + timedelta(minutes=30), tick=False)
     county.status = "returned"
     county.save()
+    RollupRequest.objects.create(plan=plan, period=q, province=home, region=county.region)
     assert rollup_period(plan_id=plan.pk, period_id=q.pk, province_id=home.pk).cities == [nanjing.pk]
     assert _figure(plan, FLOW, nanjing, q).value == Decimal(10)
     province = _figure(plan, FLOW, home, q)
