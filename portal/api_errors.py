@@ -7,6 +7,7 @@ change; DRF raises its own exceptions. All three come out in the same shape, in 
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from django.utils.translation import gettext as _
@@ -15,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from common.errors import ApplicationError
+from common.parsers import body_too_big
 from portal.accounts.models import SecurityEvent
 from portal.accounts.security import security_event_record
 
@@ -53,6 +55,16 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         # The services say who may do it ("只有本市审核员可以进行市级审核。"); a 403 goes only to someone who
         # may already read the object, so the message reveals nothing new.
         exc = exceptions.PermissionDenied(str(exc) or None)
+    elif isinstance(exc, RequestDataTooBig):
+        # Raised by Django's multipart parser for form fields over DATA_UPLOAD_MAX_MEMORY_SIZE; left to
+        # Django it would become an HTML 400.
+        exc = body_too_big()
+    elif isinstance(exc, TooManyFieldsSent | TooManyFilesSent):
+        message = _("请求中的字段或文件过多。")
+        exc = ApplicationError(message, errors={"body": [message]}, status_code=400)
+    elif isinstance(exc, exceptions.ParseError):
+        # A multipart or form body that cannot be parsed (the JSON parser words its own errors).
+        exc = ApplicationError(_("请求体格式有误，无法解析。"), errors={"body": [str(exc.detail)]}, status_code=400)
 
     if isinstance(exc, ApplicationError):
         return Response({"message": exc.message, "errors": exc.errors}, status=exc.status_code)

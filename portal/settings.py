@@ -231,6 +231,12 @@ REST_FRAMEWORK = {
         "rest_framework.renderers.JSONRenderer",
         "rest_framework.renderers.BrowsableAPIRenderer",
     ],
+    # DRF's own parsers read a body of any size and let deeply nested JSON raise a 500 (common/parsers.py).
+    "DEFAULT_PARSER_CLASSES": [
+        "common.parsers.StrictJSONParser",
+        "common.parsers.StrictFormParser",
+        "common.parsers.StrictMultiPartParser",
+    ],
 }
 
 REST_KNOX = {
@@ -291,6 +297,11 @@ REPORTING_JUMP_THRESHOLD = env.float("REPORTING_JUMP_THRESHOLD", default=0.5)
 # beat dispatcher: longer than a busy queue normally takes, short enough that figures catch up soon after
 # Redis comes back.
 ROLLUP_DISPATCH_AFTER_SECONDS = env.int("ROLLUP_DISPATCH_AFTER_SECONDS", default=60)
+# A request body that is not a file upload (JSON, a form) is refused above this, 413 (a full report's values
+# are a few KB); files have their own limits (EVIDENCE_MAX_BYTES, the XLSX upload's 5 MB).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)
+# Django's 403 page for a failed CSRF check is English and unstyled.
+CSRF_FAILURE_VIEW = "portal.errors.csrf_failure"
 # Evidence files: what a reporter may attach, and how large.
 EVIDENCE_MAX_BYTES = env.int("EVIDENCE_MAX_BYTES", default=20 * 1024 * 1024)
 EVIDENCE_MAX_FILES_PER_SUBMISSION = env.int("EVIDENCE_MAX_FILES_PER_SUBMISSION", default=50)

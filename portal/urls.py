@@ -17,3 +17,9 @@ urlpatterns = [
     path("exports/", include("reporting.urls_exports")),
     path("dashboard/", include("portal.dashboards.urls")),
 ]
+
+# JSON in the API's error shape under /api/, Chinese pages elsewhere (portal/errors.py).
+handler400 = "portal.errors.bad_request"
+handler403 = "portal.errors.permission_denied"
+handler404 = "portal.errors.page_not_found"
+handler500 = "portal.errors.server_error"

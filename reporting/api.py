@@ -29,11 +29,11 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotAuthenticated, NotFound, PermissionDenied
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from common.errors import ApplicationError
+from common.parsers import StrictFormParser, StrictJSONParser, StrictMultiPartParser, body_refuse_unreadable
 from measures.serializers import ErrorSerializer
 from portal.accounts.selectors import user_scope
 from reporting.filters import SubmissionFilter
@@ -211,6 +211,7 @@ class PeriodViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.G
     @action(detail=True, methods=["post"])
     @idempotent
     def close(self, request: Request, code: str | None = None) -> Response:
+        body_refuse_unreadable(request)
         period = period_services.period_close(period=self.get_object(), user=actor(request))
         return Response(PeriodSerializer(period).data)
 
@@ -280,7 +281,7 @@ class SubmissionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     serializer_class = SubmissionSerializer
     filterset_class = SubmissionFilter
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]
     lookup_url_kwarg = "id"
 
     def get_queryset(self) -> QuerySet[Submission]:
@@ -391,7 +392,7 @@ class SubmissionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         request={"multipart/form-data": EvidenceUploadSerializer},
         responses={201: EvidenceWriteResultSerializer, **errors(400, 401, 403, 404, 409, 412, 413, 415, 422)},
     )
-    @action(detail=True, methods=["post"], parser_classes=[MultiPartParser, FormParser])
+    @action(detail=True, methods=["post"], parser_classes=[StrictMultiPartParser, StrictFormParser])
     @idempotent
     def evidence(self, request: Request, id: str | None = None) -> Response:
         submission = self.get_object()

@@ -19,10 +19,10 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from common.parsers import StrictJSONParser
 from measures.models import Plan
 from reporting.api import IDEMPOTENCY_KEY, errors, parsed
 from reporting.exports.parts import PARTS_BY_KEY
@@ -200,7 +200,7 @@ class ExportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     """Supervision report exports: each row is one export in the log."""
 
     serializer_class = ExportJobSerializer
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]
     lookup_url_kwarg = "id"
     filterset_class = None
 

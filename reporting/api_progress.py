@@ -13,6 +13,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from common.parsers import body_refuse_unreadable
 from measures.models import Plan
 from reporting.api import errors
 from reporting.models import Figure, Notification, Period
@@ -270,6 +271,7 @@ class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     @action(detail=True, methods=["post"])
     def read(self, request: Request, pk: str | None = None) -> Response:
+        body_refuse_unreadable(request)
         notification = notification_mark_read(notification=get_object_or_404(self.get_queryset(), pk=pk))
         return Response(NotificationSerializer(notification).data)
 

@@ -23,6 +23,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from common.errors import ApplicationError
+from common.parsers import body_refuse_unreadable
 from measures.serializers import ErrorSerializer
 from portal.accounts.models import SecurityEvent
 from portal.accounts.security import security_event_record
@@ -147,6 +148,7 @@ class TokenLogoutView(LogoutView):
         },
     )
     def post(self, request: Request, format: Any = None) -> Response:
+        body_refuse_unreadable(request)
         security_event_record(event=SecurityEvent.Event.LOGOUT, success=True, user=request.user, detail={"via": "api"})
         return super().post(request, format)
 

@@ -47,9 +47,16 @@ def _check_office(path: Path, ext: str) -> None:
             names = archive.namelist()
             if sum(info.file_size for info in archive.infolist()) > MAX_UNPACKED_BYTES:
                 raise ValidationError({"file": [_("压缩内容过大，疑似压缩炸弹，已拒绝。")]})
+            types = archive.getinfo("[Content_Types].xml") if "[Content_Types].xml" in names else None
+            # A .docm/.xlsm renamed .docx/.xlsx declares itself macro-enabled whatever its VBA part is called.
+            macro_enabled = (
+                types is not None
+                and types.file_size <= 1024 * 1024
+                and b"macroenabled" in (archive.read(types).lower())
+            )
     except zipfile.BadZipFile as exc:
         raise ValidationError({"file": [_("文件已损坏或不是有效的 Office 文件。")]}) from exc
-    if any(name.lower().endswith("vbaproject.bin") for name in names):
+    if macro_enabled or any(name.lower().endswith("vbaproject.bin") for name in names):
         raise ValidationError({"file": [_("不接受含宏的文件。")]})
     expected = "word/" if ext == "docx" else "xl/"
     if not any(name.startswith(expected) for name in names):

@@ -307,6 +307,16 @@ def _write_previous(sheet: Any, row: int, indicator: Indicator, previous: DataVa
 # Import
 
 
+def _small_member(archive: zipfile.ZipFile, name: str, limit: int = 1024 * 1024) -> bytes:
+    """A member's bytes when it exists and declares no more than `limit` (the declared size bounds what
+    zipfile inflates), else nothing."""
+    try:
+        info = archive.getinfo(name)
+    except KeyError:
+        return b""
+    return archive.read(info) if info.file_size <= limit else b""
+
+
 def _read_upload(file: IO[bytes]) -> bytes:
     data = file.read(XLSX_MAX_BYTES + 1)
     if not isinstance(data, bytes):
@@ -318,12 +328,18 @@ def _read_upload(file: IO[bytes]) -> bytes:
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             infos = archive.infolist()
+            content_types = _small_member(archive, "[Content_Types].xml")
     except zipfile.BadZipFile as exc:
         raise ValidationError({"file": [_("文件已损坏或不是有效的 .xlsx 文件。")]}) from exc
     names = {info.filename for info in infos}
     if sum(info.file_size for info in infos) > XLSX_MAX_UNPACKED_BYTES:
         raise ValidationError({"file": [_("压缩内容过大，疑似压缩炸弹，已拒绝。")]})
-    if any(name.lower().endswith("vbaproject.bin") for name in names):
+    # A macro workbook (.xlsm) renamed .xlsx says so in its content types even when its VBA part is
+    # named otherwise; ActiveX controls carry code too.
+    if (
+        any(name.lower().endswith("vbaproject.bin") or name.lower().startswith("xl/activex/") for name in names)
+        or b"macroenabled" in content_types.lower()
+    ):
         raise ValidationError({"file": [_("不接受含宏的文件。")]})
     if "xl/workbook.xml" not in names:
         raise ValidationError({"file": [_("不是有效的 .xlsx 文件，请上传从本系统下载的填报模板。")]})
