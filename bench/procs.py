@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -72,6 +73,10 @@ def server_start(*, env: dict[str, str], workers: int, log: Path) -> tuple[Proce
         try:
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/v1/schema/", timeout=5) as answer:
                 answer.read(1)
+            break
+        except urllib.error.HTTPError:
+            # Any status is an answer (the schema asks for a login when SERVE_PERMISSIONS says so); an
+            # HTTPError is an OSError too, so without this the loop would wait the whole minute.
             break
         except OSError:
             time.sleep(0.3)
