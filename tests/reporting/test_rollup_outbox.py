@@ -135,6 +135,9 @@ def _start_web(redis_url: str, port: int, log: Path) -> subprocess.Popen:
             f"127.0.0.1:{port}",
             "--timeout",
             "60",
+            # The default control socket is one path per machine: a second gunicorn (the benchmark's) would
+            # take it over.
+            "--no-control-socket",
             "portal.wsgi:application",
         ],
         env=env,
