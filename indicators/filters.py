@@ -8,13 +8,13 @@ from django_filters import rest_framework as filters
 from rest_framework.exceptions import ValidationError
 
 from indicators.models import Indicator, Target
-from measures.filters import StrictBooleanFilter, plan_filter
+from measures.filters import IntegerFilter, StrictBooleanFilter, plan_filter
 from measures.selectors import body_list, region_list
 
 
 class IndicatorFilter(filters.FilterSet):
     plan = plan_filter("plan")
-    measure = filters.NumberFilter(field_name="measure__number", label=_("举措序号"))
+    measure = IntegerFilter(field_name="measure__number", label=_("举措序号"))
     kind = filters.ChoiceFilter(choices=Indicator.Kind.choices, label=_("汇总方式"))
     is_supporting = StrictBooleanFilter(field_name="is_supporting", label=_("是否辅助指标（非方案目标）"))
     reporter = filters.ChoiceFilter(choices=Indicator.Reporter.choices, label=_("填报主体"))

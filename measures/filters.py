@@ -5,6 +5,8 @@ people cite them. An unknown code, a value outside a choice set or a malformed b
 naming the parameter, rather than silently ignored: a typo must not look like "no filter".
 """
 
+import re
+import unicodedata
 from typing import Any
 
 from django import forms
@@ -24,6 +26,25 @@ class StrictBooleanField(forms.TypedChoiceField):
         kwargs.setdefault("coerce", lambda value: value == "true")
         kwargs.setdefault("empty_value", None)
         super().__init__(*args, **kwargs)
+
+
+class StrictIntegerField(forms.IntegerField):
+    """Whole numbers only. Django's IntegerField reads "1.0" as 1 and django-filter's NumberFilter reads "0.5"
+    as a number, so a schema that says integer would be contradicted; full-width digits read as digits."""
+
+    def to_python(self, value: Any) -> int | None:
+        if value in self.empty_values:
+            return None
+        text = unicodedata.normalize("NFKC", str(value)).strip()
+        if not re.fullmatch(r"-?[0-9]+", text):
+            raise forms.ValidationError(self.error_messages["invalid"], code="invalid")
+        return int(text)
+
+
+class IntegerFilter(plain_filters.NumberFilter):
+    """A number a person cites (programme 3, measure 12): refused with 400 unless it is a whole number."""
+
+    field_class = StrictIntegerField
 
 
 class StrictBooleanFilter(plain_filters.BooleanFilter):
@@ -55,8 +76,8 @@ class ProgrammeFilter(filters.FilterSet):
 
 class MeasureFilter(filters.FilterSet):
     plan = plan_filter("plan")
-    programme = filters.NumberFilter(field_name="programme__number", label=_("工程序号"))
-    number = filters.NumberFilter(field_name="number", label=_("举措序号"))
+    programme = IntegerFilter(field_name="programme__number", label=_("工程序号"))
+    number = IntegerFilter(field_name="number", label=_("举措序号"))
     body = body_filter(method="filter_body", label=_("责任单位代码（牵头或配合，举措或其任务）"))
     is_proposed = StrictBooleanFilter(method="filter_is_proposed", label=_("分工是否仍为建议（未经确认）"))
 
@@ -82,7 +103,7 @@ class MeasureFilter(filters.FilterSet):
 
 class TaskFilter(filters.FilterSet):
     plan = plan_filter("measure__plan")
-    measure = filters.NumberFilter(field_name="measure__number", label=_("举措序号"))
+    measure = IntegerFilter(field_name="measure__number", label=_("举措序号"))
     body = body_filter(method="filter_body", label=_("任务的责任单位代码（牵头或配合）"))
     has_deadline = StrictBooleanFilter(method="filter_has_deadline", label=_("原文是否规定完成时限"))
 

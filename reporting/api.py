@@ -64,6 +64,8 @@ from reporting.services import periods as period_services
 from reporting.services import workflow
 from reporting.services.submissions import submission_create, submission_narratives_put, submission_values_put
 
+EVIDENCE_CONTENT_TYPES = sorted({content_type for content_type, _magic in evidence_services.ALLOWED_TYPES.values()})
+
 ERROR_DESCRIPTIONS = {
     400: "输入有误，errors 按字段列出原因。 Bad input; `errors` names each field and says what is wrong.",
     401: "未登录或令牌无效、已过期。 Not authenticated, or the token is invalid or expired.",
@@ -431,7 +433,8 @@ class SubmissionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             "Served only to those who may read the submission; removed files only to coordinators and auditors."
         ),
         parameters=[SUBMISSION_ID, EVIDENCE_ID],
-        responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, **errors(401, 404)},
+        # Served with the type checked at upload (its magic bytes), so each allowed type is documented.
+        responses={**{(200, t): OpenApiTypes.BINARY for t in EVIDENCE_CONTENT_TYPES}, **errors(401, 404)},
     )
     @extend_schema(
         methods=["DELETE"],

@@ -228,7 +228,8 @@ class ExportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         ),
         parameters=[IDEMPOTENCY_KEY],
         request=ExportCreateSerializer,
-        responses={201: ExportJobSerializer, 202: ExportJobSerializer, **errors(400, 401, 403, 415, 422)},
+        # 404: the `snapshot` named does not exist or is not the caller's to read.
+        responses={201: ExportJobSerializer, 202: ExportJobSerializer, **errors(400, 401, 403, 404, 415, 422)},
     )
     @idempotent
     def create(self, request: Request) -> Response:
@@ -261,7 +262,8 @@ class ExportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         summary="下载导出文件 · Download the exported file",
         parameters=[EXPORT_ID],
         responses={
-            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            # The type of the format asked for: XLSX, PDF, one CSV part, or a ZIP of all the parts.
+            **{(200, t.split(";")[0]): OpenApiTypes.BINARY for t in CONTENT_TYPES.values()},
             **errors(401, 403, 404, 409),
         },
     )

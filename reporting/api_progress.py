@@ -3,13 +3,13 @@ targets and measures, completeness of reporting, and the user's in-app notificat
 
 from typing import Any
 
-from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
+from rest_framework.generics import get_object_or_404
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -147,6 +147,8 @@ class ProgrammeStatusSerializer(serializers.Serializer):
     measures = MeasureStatusSerializer(many=True)
 
 
+# One object, though the ViewSet serves it on its `list` route, which drf-spectacular would document as an array.
+@extend_schema_serializer(many=False)
 class StatusSerializer(serializers.Serializer):
     period = serializers.CharField()
     programmes = ProgrammeStatusSerializer(many=True)
@@ -272,6 +274,7 @@ class NotificationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def read(self, request: Request, pk: str | None = None) -> Response:
         body_refuse_unreadable(request)
+        # DRF's get_object_or_404: a malformed id (`abc`) is a 404, where Django's raises ValueError (a 500).
         notification = notification_mark_read(notification=get_object_or_404(self.get_queryset(), pk=pk))
         return Response(NotificationSerializer(notification).data)
 

@@ -250,6 +250,10 @@ def test_target_on_its_own_names_its_plan_and_indicator(api_client):
         ("/api/v1/targets/", {"source": "guess"}, "source"),
         ("/api/v1/targets/", {"per_year": "sometimes"}, "per_year"),
         ("/api/v1/targets/", {"indicator": "no-such-indicator"}, "indicator"),
+        # Found by schemathesis: django-filter's NumberFilter read these as numbers for an integer field.
+        ("/api/v1/measures/", {"programme": "0.5"}, "programme"),
+        ("/api/v1/measures/", {"number": "1.0"}, "number"),
+        ("/api/v1/indicators/", {"measure": "-1.5e-3"}, "measure"),
     ],
 )
 def test_bad_filter_value_answers_400_naming_the_parameter(api_client, url, params, field):

@@ -294,6 +294,8 @@ def test_regions_by_code_and_filtered_by_level_and_parent(api_client):
         ("/api/v1/tasks/", {"measure": "five"}, "measure"),
         ("/api/v1/tasks/", {"has_deadline": "maybe"}, "has_deadline"),
         ("/api/v1/tasks/", {"body": "no-such-body"}, "body"),
+        # Found by schemathesis: django-filter's NumberFilter read "1e3" as a number for an integer field.
+        ("/api/v1/tasks/", {"measure": "1e3"}, "measure"),
     ],
 )
 def test_bad_filter_value_answers_400_naming_the_parameter(api_client, url, params, field):
@@ -306,6 +308,69 @@ def test_bad_filter_value_answers_400_naming_the_parameter(api_client, url, para
     assert list(response.json()["errors"]) == [field]
     assert response.json()["errors"][field][0]
     assert ResponsibleBody.objects.count() == 1
+
+
+def test_whole_number_filters_read_full_width_digits_and_find_nothing_for_a_huge_number(api_client):
+    plan = plan_tree_create(size=2)
+    first = plan.measures.order_by("number").first()
+
+    found = api_client.get("/api/v1/tasks/", {"measure": str(first.number).translate(FULL_WIDTH)})
+    huge = api_client.get("/api/v1/tasks/", {"measure": "9" * 30})
+
+    assert found.status_code == 200
+    assert sorted(t["id"] for t in found.json()["results"]) == sorted(first.tasks.values_list("pk", flat=True))
+    assert (huge.status_code, huge.json()["count"]) == (200, 0)
+
+
+# paging (found by schemathesis: DRF answered the first page for any malformed limit or offset)
+
+FULL_WIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
+LIMIT_ERROR = "应为 1 到 1000 之间的整数。"
+OFFSET_ERROR = "应为 0 到 2147483647 之间的整数。"
+
+
+@pytest.mark.parametrize(
+    ("query", "errors"),
+    [
+        ("offset=null", {"offset": [OFFSET_ERROR]}),
+        ("offset=null&offset=null", {"offset": [OFFSET_ERROR]}),
+        ("offset=1&offset=2", {"offset": [OFFSET_ERROR]}),
+        ("offset=-1", {"offset": [OFFSET_ERROR]}),
+        ("offset=", {"offset": [OFFSET_ERROR]}),
+        (f"offset={2**31}", {"offset": [OFFSET_ERROR]}),
+        ("limit=0", {"limit": [LIMIT_ERROR]}),
+        ("limit=1001", {"limit": [LIMIT_ERROR]}),
+        ("limit=2.5", {"limit": [LIMIT_ERROR]}),
+    ],
+)
+def test_a_malformed_page_is_refused_with_400_naming_the_parameter(api_client, query, errors):
+    PlanFactory()
+
+    response = api_client.get(f"/api/v1/plans/?{query}")
+
+    assert response.status_code == 400
+    assert set(response.json()) == {"message", "errors"}
+    assert response.json()["errors"] == errors
+
+
+def test_a_malformed_page_is_explained_in_english_on_request(api_client):
+    response = api_client.get("/api/v1/plans/", {"limit": "0"}, HTTP_ACCEPT_LANGUAGE="en")
+
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"limit": ["Must be a whole number from 1 to 1000."]}
+
+
+def test_a_page_within_the_bounds_is_served_and_full_width_digits_read_as_digits(api_client):
+    PlanFactory(issued_on=datetime.date(2018, 1, 1))
+    later = PlanFactory(issued_on=datetime.date(2019, 1, 1))
+
+    page = api_client.get("/api/v1/plans/", {"limit": "１", "offset": "1"})
+    last = api_client.get("/api/v1/plans/", {"limit": 1000, "offset": 2**31 - 1})
+
+    assert page.status_code == 200
+    assert (page.json()["count"], len(page.json()["results"])) == (2, 1)
+    assert page.json()["results"][0]["code"] == later.code
+    assert (last.status_code, last.json()["results"]) == (200, [])
 
 
 # bounded queries: each list is the page count, the page, and one query per prefetched collection

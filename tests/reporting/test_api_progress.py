@@ -90,3 +90,32 @@ def test_notifications_are_private_and_can_be_marked_read(client_for, nanjing_re
     response = client_for(nanjing_reporter).post(f"/api/v1/notifications/{note.pk}/read/")
     assert response.status_code == 200
     assert response.json()["read_at"] is not None
+
+
+def test_a_malformed_notification_id_is_not_found_and_marks_nothing(client_for, nanjing_reporter, period):
+    """Found by schemathesis: `/notifications/null,null/read/` was a 500 (Django's get_object_or_404 raised
+    ValueError on a non-numeric primary key)."""
+    note = Notification.objects.create(
+        user=nanjing_reporter, kind="reminder", period=period, dedupe_key="k1", title="提醒", message="请填报"
+    )
+
+    for malformed in ("null,null", "abc", "-1"):
+        response = client_for(nanjing_reporter).post(f"/api/v1/notifications/{malformed}/read/")
+        assert response.status_code == 404, malformed
+        assert set(response.json()) == {"message", "errors"}
+    assert Notification.objects.get(pk=note.pk).read_at is None
+
+
+def test_status_is_documented_as_the_one_object_it_answers(rolled, client_for, auditor):
+    """Found by schemathesis: the schema said an array of Status (the ViewSet's `list` route)."""
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    documented = schema["paths"]["/api/v1/status/"]["get"]["responses"]["200"]["content"]["application/json"]
+
+    response = client_for(auditor).get("/api/v1/status/", {"period": "2025Q4"})
+
+    assert documented["schema"] == {"$ref": "#/components/schemas/Status"}
+    assert response.status_code == 200
+    assert set(response.json()) == set(schema["components"]["schemas"]["Status"]["properties"])
+    assert set(response.json()) == {"period", "programmes", "targets"}

@@ -51,3 +51,38 @@ def test_writes_document_their_conflicts_and_preconditions(operations):
     assert body == {"$ref": "#/components/schemas/ValuesPutRequest"}
     upload = operations[("POST", "/api/v1/submissions/{id}/evidence/")]["requestBody"]["content"]
     assert list(upload) == ["multipart/form-data"]
+
+
+# found by schemathesis: downloads were documented as application/octet-stream, a type never served
+
+
+@pytest.fixture(scope="module")
+def paths(django_db_blocker):
+    with django_db_blocker.unblock():
+        return SchemaGenerator().get_schema(request=None, public=True)["paths"]
+
+
+def test_evidence_download_documents_each_type_an_upload_may_have(paths):
+    content = paths["/api/v1/submissions/{id}/evidence/{evidence_id}/"]["get"]["responses"]["200"]["content"]
+
+    assert sorted(content) == [
+        "application/pdf",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "image/jpeg",
+        "image/png",
+    ]
+    assert {media["schema"]["format"] for media in content.values()} == {"binary"}
+
+
+def test_export_download_documents_each_format_and_create_its_404_for_an_unknown_snapshot(paths):
+    content = paths["/api/v1/exports/{id}/file/"]["get"]["responses"]["200"]["content"]
+    create = paths["/api/v1/exports/"]["post"]["responses"]
+
+    assert sorted(content) == [
+        "application/pdf",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "application/zip",
+        "text/csv",
+    ]
+    assert create["404"]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
