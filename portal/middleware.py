@@ -4,13 +4,16 @@ in the language cookie); API clients get errors in the language of their Accept-
 import re
 import time
 import uuid
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY, logout
-from django.http import HttpRequest
+from django.http import HttpRequest, JsonResponse
 from django.middleware.locale import LocaleMiddleware
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.utils import translation
+from django.utils.translation import gettext as _
 
 from portal.accounts.context import RequestInfo, current_request
 from portal.accounts.validators import password_valid_until
@@ -106,4 +109,34 @@ class PasswordExpiryMiddleware:
                 if expiry is not None and now > expiry.timestamp():
                     return redirect("password_change")
                 request.session["_password_valid_until"] = expiry.timestamp() if expiry else 4102444800  # 2100
+        return self.get_response(request)
+
+
+class SecondFactorMiddleware:
+    """A browser session of someone who needs the second factor (SECOND_FACTOR_ROLES, staff) and has not
+    passed it this session may only verify, enrol, leave or switch language. Pages redirect to the code
+    form (or to enrolment when no device exists yet); the API answers 403 in its error shape, since a
+    script cannot follow a redirect to a form. Token clients carry no session and are checked at token
+    login instead."""
+
+    ALLOWED = ("/accounts/2fa/", "/accounts/logout/", "/accounts/login/", "/static/", "/i18n/", "/api/v1/auth/")
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if _session_login(request) and not request.path.startswith(self.ALLOWED):
+            from portal.accounts.selectors import second_factor_enrolled, second_factor_required
+
+            user = request.user
+            if second_factor_required(user=user) and not user.is_verified():
+                if request.path.startswith("/api/"):
+                    message = _("请先完成第二因素验证（动态验证码或恢复码）再使用 API。")
+                    return JsonResponse(
+                        {"message": message, "errors": {"otp_token": [message]}},
+                        status=403,
+                        json_dumps_params={"ensure_ascii": False},
+                    )
+                target = "second_factor_verify" if second_factor_enrolled(user=user) else "second_factor_setup"
+                return redirect(f"{reverse(target)}?{urlencode({'next': request.get_full_path()})}")
         return self.get_response(request)

@@ -42,6 +42,9 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "simple_history",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "import_export",
     "django_htmx",
     "rules.apps.AutodiscoverRulesConfig",
@@ -62,7 +65,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "portal.middleware.SessionTimeoutMiddleware",
+    # Before the password check: an unverified session may do nothing, not even change the password.
+    "portal.middleware.SecondFactorMiddleware",
     "portal.middleware.PasswordExpiryMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -265,6 +271,11 @@ SPECTACULAR_SETTINGS = {
         "FigureSpanEnum": "reporting.models.Figure.Span",
     },
 }
+
+# 等保 2.0 level 3: administrators (三员), coordinators and auditors sign in with a TOTP code (or a one-off
+# recovery code) as well as the password. Off only for a deployment that has another second factor in front.
+PORTAL_OTP_REQUIRED = env.bool("PORTAL_OTP_REQUIRED", default=True)
+OTP_TOTP_ISSUER = "江苏产改推进平台"
 
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=30))

@@ -10,6 +10,9 @@ urlpatterns = [
     # Login and logout record every attempt in the security log; the rest are Django's own views.
     path("accounts/login/", account_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", account_views.LogoutView.as_view(), name="logout"),
+    # The second factor (django-otp) for the roles in SECOND_FACTOR_ROLES; SecondFactorMiddleware sends them here.
+    path("accounts/2fa/", account_views.second_factor_verify, name="second_factor_verify"),
+    path("accounts/2fa/setup/", account_views.second_factor_setup, name="second_factor_setup"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("portal.api_urls")),

@@ -139,6 +139,52 @@ def future_period(db):
     return period_ensure(year=2099, quarter=1)
 
 
+def _second_factor_pass(client, user):
+    """Mark the client's session as having passed the second factor, with a recovery-code device kept
+    for the purpose (no codes: nothing can sign in with it). Only for users who need it, as in real use:
+    a verified session costs one query per request (the device), which query-count tests pin."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_static.models import StaticDevice
+
+    from portal.accounts.selectors import second_factor_required
+
+    # A fresh instance: the role lookup caches on the user object, and the test's own object may gain roles later.
+    if not second_factor_required(user=type(user).objects.get(pk=user.pk)):
+        return
+    device, _created = StaticDevice.objects.get_or_create(user=user, name="tests", defaults={"confirmed": True})
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session.save()
+
+
+def _verified_client_class():
+    from django.test import Client
+
+    class VerifiedClient(Client):
+        """A test client whose force_login also passes the second factor, so that every role reaches its
+        pages as after a full sign-in. Tests of the second factor itself use `unverified_client`."""
+
+        def force_login(self, user, backend=None):
+            super().force_login(user, backend)
+            _second_factor_pass(self, user)
+
+    return VerifiedClient
+
+
+@pytest.fixture
+def client():
+    """pytest-django's `client`, with force_login passing the second factor too."""
+    return _verified_client_class()()
+
+
+@pytest.fixture
+def unverified_client():
+    """A plain Django test client: force_login gives a session that has not passed the second factor."""
+    from django.test import Client
+
+    return Client()
+
+
 @pytest.fixture
 def api_client(user):
     from rest_framework.test import APIClient

@@ -7,6 +7,7 @@ from django.contrib.auth.admin import UserAdmin
 from simple_history.admin import SimpleHistoryAdmin
 
 from portal.accounts.models import Membership, SecurityEvent
+from portal.accounts.services import user_active_set
 
 User = get_user_model()
 
@@ -33,6 +34,12 @@ admin.site.unregister(User)
 class PortalUserAdmin(UserAdmin):
     inlines = [MembershipInline]
     list_display = ["username", "email", "is_active", "is_staff", "last_login"]
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change and "is_active" in form.changed_data:
+            # Through the service: disabling ends the account's sessions and API tokens at once, logged.
+            user_active_set(user=obj, active=obj.is_active, by=request.user)
 
 
 @admin.register(SecurityEvent)

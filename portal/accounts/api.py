@@ -9,7 +9,7 @@ counts failures and flags a lockout on that object, and its middleware turns the
 from typing import Any
 
 from axes.helpers import get_cool_off
-from django.contrib.auth import authenticate, user_logged_in
+from django.contrib.auth import authenticate, user_logged_in, user_login_failed
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 from django.utils.translation import gettext as _
@@ -27,8 +27,9 @@ from common.parsers import body_refuse_unreadable
 from measures.serializers import ErrorSerializer
 from portal.accounts.models import SecurityEvent
 from portal.accounts.security import security_event_record
-from portal.accounts.selectors import user_scope
+from portal.accounts.selectors import second_factor_enrolled, second_factor_required, user_scope
 from portal.accounts.serializers import TokenLoginSerializer, TokenSerializer
+from portal.accounts.services import second_factor_check
 from portal.accounts.validators import password_expired
 
 LOCKED = OpenApiResponse(
@@ -75,15 +76,22 @@ class TokenLoginView(APIView):
         summary="用户名和密码换取 API 令牌 · Exchange username and password for an API token",
         description=(
             "令牌以 `Authorization: Token <token>` 发送，到期时间见 expiry。连续失败 5 次锁定（429）；"
-            "用户名不存在与密码错误返回同样的 400。演示账号仅在 DEBUG 开启时可用。\n\n"
+            "用户名不存在与密码错误返回同样的 400。管理员、协调小组办公室和督查审计账号还须在 otp_token 中"
+            "提供动态验证码或恢复码，缺少或错误返回 401（错误的验证码也计入锁定次数）。"
+            "演示账号仅在 DEBUG 开启时可用。\n\n"
             "Send the token as `Authorization: Token <token>` until `expiry`. Five failures in a row lock the "
-            "account (429). An unknown username and a wrong password get the same 400. Demo accounts work only "
-            "with DEBUG on."
+            "account (429). An unknown username and a wrong password get the same 400. Administrators, "
+            "coordinators and auditors also send `otp_token` (a TOTP code or a recovery code): missing or wrong "
+            "gets 401, and a wrong code counts toward the lockout. Demo accounts work only with DEBUG on."
         ),
         request=TokenLoginSerializer,
         responses={
             200: TokenSerializer,
             400: OpenApiResponse(ErrorSerializer, description="用户名或密码错误。 Wrong username or password."),
+            401: OpenApiResponse(
+                ErrorSerializer,
+                description="缺少或错误的第二因素验证码（otp_token）。 Missing or wrong second factor (otp_token).",
+            ),
             415: OpenApiResponse(ErrorSerializer, description="Content-Type 不受支持。 Unsupported content type."),
             429: LOCKED,
         },
@@ -122,6 +130,8 @@ class TokenLoginView(APIView):
                 errors={"password": [_("密码已过期。")]},
                 status_code=status.HTTP_403_FORBIDDEN,
             )
+        if second_factor_required(user=user):
+            self._second_factor_pass(request, user, serializer.validated_data.get("otp_token", ""))
         security_event_record(event=SecurityEvent.Event.LOGIN, success=True, user=user, detail={"via": "api"})
         instance, token = get_token_model().objects.create(
             user=user, expiry=knox_settings.TOKEN_TTL, prefix=knox_settings.TOKEN_PREFIX
@@ -135,6 +145,35 @@ class TokenLoginView(APIView):
             "roles": sorted(user_scope(user=user).roles),
         }
         return Response(TokenSerializer(data).data)
+
+    def _second_factor_pass(self, request: Request, user: Any, otp_token: str) -> None:
+        """Raise 401 unless `otp_token` is a current code of the user's authenticator or an unused recovery
+        code. A wrong code is a failed login for django-axes as well (its middleware answers 429 once the
+        account locks); a missing one is not, since the client may not have known to send it."""
+        if not second_factor_enrolled(user=user):
+            security_event_record(
+                event=SecurityEvent.Event.LOGIN_FAILED,
+                success=False,
+                user=user,
+                detail={"via": "api", "why": "second_factor_not_enrolled"},
+            )
+            message = _("该账号尚未绑定身份验证器：请先登录网页完成绑定，再在 otp_token 中提供动态验证码。")
+            raise ApplicationError(message, errors={"otp_token": [message]}, status_code=status.HTTP_401_UNAUTHORIZED)
+        if not otp_token.strip():
+            security_event_record(
+                event=SecurityEvent.Event.LOGIN_FAILED,
+                success=False,
+                user=user,
+                detail={"via": "api", "why": "second_factor_missing"},
+            )
+            message = _("该账号需要第二因素：请在 otp_token 中提供 6 位动态验证码或一个恢复码。")
+            raise ApplicationError(message, errors={"otp_token": [message]}, status_code=status.HTTP_401_UNAUTHORIZED)
+        if second_factor_check(user=user, token=otp_token, via="api") is None:
+            user_login_failed.send(
+                sender=__name__, credentials={"username": user.get_username()}, request=request._request
+            )
+            message = _("otp_token 验证码不正确或已使用。")
+            raise ApplicationError(message, errors={"otp_token": [message]}, status_code=status.HTTP_401_UNAUTHORIZED)
 
 
 class TokenLogoutView(LogoutView):

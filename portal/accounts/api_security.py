@@ -1,7 +1,11 @@
-"""Security administration over the API (三员分立): the security administrator unlocks accounts; the audit
-administrator reads the security log and checks its hash chain. Nobody else may do either."""
+"""Security administration over the API (三员分立): the security administrator unlocks accounts and resets a
+lost second factor; the audit administrator reads the security log and checks its hash chain. Nobody else
+may do either."""
 
 from axes.utils import reset
+from django.contrib.auth import get_user_model
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, serializers, viewsets
 from rest_framework.decorators import action
@@ -12,6 +16,7 @@ from measures.serializers import ErrorSerializer
 from portal.accounts.models import Role, SecurityEvent
 from portal.accounts.security import security_chain_verify, security_event_record
 from portal.accounts.selectors import user_scope
+from portal.accounts.services import second_factor_reset
 
 DENIED = {
     401: OpenApiResponse(ErrorSerializer, description="未登录。 Not authenticated."),
@@ -31,6 +36,11 @@ class IsSecurityAdmin(HasRole):
     message = "只有安全管理员可以解除锁定。"
 
 
+class IsSecurityAdminForSecondFactor(HasRole):
+    role = Role.SECURITY_ADMIN
+    message = gettext_lazy("只有安全管理员可以重置第二因素。")
+
+
 class IsAuditAdmin(HasRole):
     role = Role.AUDIT_ADMIN
     message = "只有审计管理员可以查看安全审计日志。"
@@ -43,6 +53,15 @@ class UnlockSerializer(serializers.Serializer):
 class UnlockResultSerializer(serializers.Serializer):
     username = serializers.CharField()
     cleared_attempts = serializers.IntegerField()
+
+
+class SecondFactorResetSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+
+
+class SecondFactorResetResultSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    devices_removed = serializers.IntegerField()
 
 
 class SecurityEventSerializer(serializers.ModelSerializer):
@@ -82,6 +101,31 @@ class UnlockViewSet(viewsets.ViewSet):
         return Response(UnlockResultSerializer({"username": username, "cleared_attempts": cleared}).data)
 
 
+class SecondFactorResetViewSet(viewsets.ViewSet):
+    permission_classes = [IsSecurityAdminForSecondFactor]
+
+    @extend_schema(
+        tags=["security 安全"],
+        summary="重置第二因素（手机丢失）· Reset a user's second factor (a lost phone)",
+        description=(
+            "删除该账号的身份验证器和恢复码；其已验证的会话在下一次请求时失效，下次登录须重新绑定。\n\n"
+            "Removes the user's authenticator and recovery codes; sessions verified with them stop counting "
+            "at their next request, and the next sign-in enrols again."
+        ),
+        request=SecondFactorResetSerializer,
+        responses={200: SecondFactorResetResultSerializer, 400: OpenApiResponse(ErrorSerializer), **DENIED},
+    )
+    def create(self, request: Request) -> Response:
+        data = SecondFactorResetSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        username = data.validated_data["username"]
+        target = get_user_model().objects.filter(username=username).first()
+        if target is None:
+            raise serializers.ValidationError({"username": [_("没有该用户名的账号。")]})
+        removed = second_factor_reset(user=target, by=request.user)
+        return Response(SecondFactorResetResultSerializer({"username": username, "devices_removed": removed}).data)
+
+
 @extend_schema_view(
     list=extend_schema(
         tags=["security 安全"],
@@ -108,5 +152,6 @@ class SecurityEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
 routes = [
     ("security/unlock", UnlockViewSet, "security-unlock"),
+    ("security/second-factor-reset", SecondFactorResetViewSet, "security-second-factor-reset"),
     ("security/events", SecurityEventViewSet, "security-event"),
 ]

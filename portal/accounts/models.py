@@ -28,6 +28,8 @@ class Role(models.TextChoices):
 CITY_ROLES = (Role.CITY_REPORTER, Role.CITY_REVIEWER)
 # No account holds two of these at once (a validator in the service and a constraint in the database).
 SEPARATED_ROLES = (Role.ADMIN, Role.SECURITY_ADMIN, Role.AUDIT_ADMIN)
+# 等保 2.0 level 3 asks two factors of whoever administers the system or sees every city's data.
+SECOND_FACTOR_ROLES = (*SEPARATED_ROLES, Role.COORDINATOR, Role.AUDITOR)
 
 
 class Membership(models.Model):
@@ -109,6 +111,8 @@ class SecurityEvent(models.Model):
         APPROVAL = "approval", _("审核通过")
         RETURN = "return", _("退回")
         REOPEN = "reopen", _("重新打开")
+        SECOND_FACTOR = "second_factor", _("第二因素验证")
+        ACCOUNT_ACTIVE = "account_active", _("账号启用或停用")
 
     at = models.DateTimeField(_("时间"), db_index=True)
     # PROTECT: a user with logged events is deactivated, never deleted (deleting would rewrite the log).

@@ -3,11 +3,13 @@
 from dataclasses import dataclass, field
 from datetime import date
 
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Q
 from django.utils import timezone
+from django_otp import user_has_device
 
-from portal.accounts.models import Membership, Role
+from portal.accounts.models import SECOND_FACTOR_ROLES, Membership, Role
 
 
 @dataclass(frozen=True)
@@ -63,3 +65,20 @@ def user_scope(*, user: User | AnonymousUser, on: date | None = None) -> Scope:
     if on is None and user.is_authenticated:
         setattr(user, "_portal_scope", scope)  # noqa: B010 - a per-request cache on the user object
     return scope
+
+
+def second_factor_required(*, user: User | AnonymousUser) -> bool:
+    """Whether this user must pass a TOTP or recovery code after the password. Staff and superusers too,
+    with or without a role: they reach the admin site, which changes accounts and roles."""
+    if not settings.PORTAL_OTP_REQUIRED or not user.is_authenticated:
+        return False
+    if user.is_staff or user.is_superuser:
+        return True
+    return bool(user_scope(user=user).roles & set(SECOND_FACTOR_ROLES))
+
+
+def second_factor_enrolled(*, user: User | AnonymousUser) -> bool:
+    """Whether the user has a confirmed device. Once enrolled, always enrolled: someone who lost the app
+    and used up the recovery codes asks the security administrator for a reset, because letting a password
+    alone enrol a new app would make the password the only factor again."""
+    return user_has_device(user, confirmed=True)

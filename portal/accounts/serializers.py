@@ -9,6 +9,15 @@ from portal.accounts.models import Role
 class TokenLoginSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=4096, trim_whitespace=False, style={"input_type": "password"})
+    otp_token = serializers.CharField(
+        max_length=32,
+        required=False,
+        allow_blank=True,
+        help_text=_(
+            "第二因素：身份验证器的 6 位动态验证码或一个恢复码；系统管理员、安全管理员、审计管理员、协调小组办公室"
+            "和督查审计账号必填"
+        ),
+    )
 
 
 class TokenSerializer(serializers.Serializer):

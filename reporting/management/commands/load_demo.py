@@ -4,6 +4,7 @@ Refuses to run with DEBUG off. Safe to run again: accounts are matched by userna
 their natural key, so a second run adds nothing. Every figure it writes is synthetic (演示数据)."""
 
 import random
+from base64 import b32decode
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
@@ -18,8 +19,8 @@ from simple_history.utils import bulk_create_with_history
 from indicators.models import Indicator, Target
 from measures.models import Plan, Region, ResponsibleBody
 from portal.accounts.backends import DEMO_GROUP
-from portal.accounts.models import Role
-from portal.accounts.services import membership_grant
+from portal.accounts.models import SECOND_FACTOR_ROLES, Role
+from portal.accounts.services import membership_grant, second_factor_device_set
 from reporting.models import DataValue, Figure, Narrative, Submission, Transition
 from reporting.selectors import indicators_expected, measures_for_narrative
 from reporting.services.periods import periods_ensure_range
@@ -28,6 +29,10 @@ from reporting.services.rollups import rollup_everything
 # Published on purpose: the demo accounts only log in while DEBUG is on (PortalModelBackend).
 DEMO_PASSWORD = "Demo-Jiangsu-2026"  # noqa: S105
 DEMO_NOTE = "【演示数据 DEMO】"
+# Published too, for the same reason: the demo's second factor. Every demo account that needs one (the three
+# administrators, the coordinator, the auditor) shares this authenticator key and these recovery codes.
+DEMO_TOTP_KEY = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+DEMO_RECOVERY_CODES = ["demo-rc-1", "demo-rc-2", "demo-rc-3", "demo-rc-4", "demo-rc-5"]
 FIRST_YEAR = 2019
 
 # (username, role, city name or body name, label)
@@ -72,8 +77,15 @@ class Command(BaseCommand):
             rebuilt = rollup_everything()
             self.stdout.write(f"Rolled up {len(rebuilt['rebuilt'])} slices of figures (plan, quarter, province).")
         self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}), refused whenever DEBUG is off:")
-        for username, _role, _scope, label in DEMO_ACCOUNTS:
-            self.stdout.write(f"  {username:24} {label}")
+        for username, role, _scope, label in DEMO_ACCOUNTS:
+            self.stdout.write(
+                f"  {username:24} {label}{' + 第二因素 second factor' if role in SECOND_FACTOR_ROLES else ''}"
+            )
+        self.stdout.write(
+            "Second factor (演示 DEMO) for the accounts marked so: a 6-digit code from "
+            f"`oathtool --totp -b {DEMO_TOTP_KEY}` (or any authenticator app given that key), "
+            f"or one of the recovery codes {', '.join(DEMO_RECOVERY_CODES)} (each works once; load_demo restores them)."
+        )
 
     def _accounts(self) -> dict[str, User]:
         user_model = get_user_model()
@@ -122,6 +134,12 @@ class Command(BaseCommand):
                 region=region if role in (Role.CITY_REPORTER, Role.CITY_REVIEWER) else None,
                 body=body if role == Role.BODY_REPORTER else None,
             )
+            if role in SECOND_FACTOR_ROLES:
+                second_factor_device_set(
+                    user=user,
+                    key_hex=b32decode(DEMO_TOTP_KEY).hex(),
+                    recovery_codes=DEMO_RECOVERY_CODES,
+                )
             users[username] = user
         return users
 
