@@ -258,14 +258,14 @@ SPECTACULAR_SETTINGS = {
     ),
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema maps every endpoint and field: signed-in users only (a deploy check insists).
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # Periods and submissions both have a `status`; name their enums apart.
     "ENUM_NAME_OVERRIDES": {
-    # The schema maps every endpoint and field: signed-in users only (a deploy check insists).
-    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
         "PeriodStatusEnum": "reporting.models.Period.Status",
         "SubmissionStatusEnum": "reporting.models.Submission.Status",
         "FigureSpanEnum": "reporting.models.Figure.Span",
