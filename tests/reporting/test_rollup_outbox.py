@@ -84,7 +84,8 @@ def _worker_env(redis_url: str) -> dict[str, str]:
 def _private_app(redis_url: str):
     from celery import Celery
 
-    return Celery("outbox-test", broker=redis_url, backend=redis_url)
+    # Not the current app: the portal's shared tasks would follow it to this Redis in later tests.
+    return Celery("outbox-test", broker=redis_url, backend=redis_url, set_as_current=False)
 
 
 def _start_worker(redis_url: str, hostname: str) -> subprocess.Popen:
