@@ -4,6 +4,8 @@ scopes), with the history of every membership change visible."""
 from django.contrib import admin
 from django.contrib.auth import get_user_model
 from django.contrib.auth.admin import UserAdmin
+from django_otp.plugins.otp_static.models import StaticDevice
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from simple_history.admin import SimpleHistoryAdmin
 
 from portal.accounts.models import Membership, SecurityEvent
@@ -28,6 +30,11 @@ class MembershipAdmin(SimpleHistoryAdmin):
 
 
 admin.site.unregister(User)
+# django-otp's own device pages would let the system administrator read TOTP keys and delete a device
+# unlogged; a lost factor is reset by the security administrator through the logged endpoint (三员分立).
+for device_model in (TOTPDevice, StaticDevice):
+    if admin.site.is_registered(device_model):
+        admin.site.unregister(device_model)
 
 
 @admin.register(User)

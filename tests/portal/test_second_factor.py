@@ -388,3 +388,13 @@ def test_demo_accounts_that_need_it_get_the_published_key_and_recovery_codes(pla
     assert StaticToken.objects.filter(device__user__username="demo-auditor").count() == 5
     assert TOTPDevice.objects.count() == 5
     assert not StaticToken.objects.filter(device__user__username="demo-nanjing-reporter").exists()
+
+
+@pytest.mark.parametrize("path", ["/admin/otp_totp/totpdevice/", "/admin/otp_static/staticdevice/"])
+def test_the_admin_site_shows_no_second_factor_devices(client, django_user_model, path):
+    # A superuser could otherwise read TOTP keys or delete a device without the logged reset.
+    root = django_user_model.objects.create_superuser(username="root", password="a-long-test-password-1A")
+    client.force_login(root)
+
+    assert client.get(path).status_code == 404
+    assert path not in client.get("/admin/").content.decode()
