@@ -13,6 +13,7 @@ from django.middleware.locale import LocaleMiddleware
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import translation
+from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
 
 from portal.accounts.context import RequestInfo, current_request
@@ -49,6 +50,12 @@ class RequestContextMiddleware:
         finally:
             current_request.reset(token)
         response["X-Request-ID"] = request_id
+        # What a signed-in user sees (figures, submissions, names) must not stay in a shared or browser cache
+        # after logout; views that set their own policy (static files, downloads) keep it.
+        if "Cache-Control" not in response and (
+            request.path.startswith("/api/") or getattr(getattr(request, "user", None), "is_authenticated", False)
+        ):
+            patch_cache_control(response, private=True, no_store=True)
         return response
 
 
