@@ -17,8 +17,9 @@ from common.parsers import body_refuse_unreadable
 from measures.models import Plan
 from reporting.api import errors
 from reporting.models import Figure, Notification, Period
+from reporting.read_cache import read_cached, read_key, read_version
 from reporting.selectors import period_current, period_get_by_code
-from reporting.selectors.progress import completeness, figures_visible_to, plan_status
+from reporting.selectors.progress import completeness, figures_visibility, figures_visible_to, plan_status
 from reporting.services.notifications import notification_mark_read
 from reporting.status import STATUS_LABELS
 
@@ -90,15 +91,34 @@ class FigureViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = FigureSerializer
     queryset = Figure.objects.none()
 
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """The rows come from the read cache, keyed by the figures' version, who may see which figures, and
+        every filter; only the page is cut here, so `limit` and `offset` share one entry."""
+        plan, period, data = _plan(request), _period(request), self._filters()
+        key = read_key(
+            "figures",
+            plan.pk,
+            period.pk,
+            figures_visibility(user=request.user),
+            sorted(data.items()),
+            read_version(plan_id=plan.pk),
+        )
+        rows = read_cached(key, lambda: self.get_serializer(self._rows(plan, period, data), many=True).data)
+        page = self.paginate_queryset(rows)
+        return self.get_paginated_response(page) if page is not None else Response(rows)
+
+    def _filters(self) -> dict[str, Any]:
+        filters = FigureFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        return dict(filters.validated_data)
+
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return Figure.objects.none()
-        filters = FigureFilterSerializer(data=self.request.query_params)
-        filters.is_valid(raise_exception=True)
-        data = filters.validated_data
-        queryset = figures_visible_to(user=self.request.user, plan=_plan(self.request)).filter(
-            period=_period(self.request)
-        )
+        return self._rows(_plan(self.request), _period(self.request), self._filters())
+
+    def _rows(self, plan: Plan, period: Period, data: dict[str, Any]):
+        queryset = figures_visible_to(user=self.request.user, plan=plan).filter(period=period)
         if "indicator" in data:
             queryset = queryset.filter(indicator__code=data["indicator"])
         if "region" in data:
@@ -167,6 +187,11 @@ class StatusViewSet(viewsets.ViewSet):
     )
     def list(self, request: Request) -> Response:
         plan, period = _plan(request), _period(request)
+        # The same answer for every signed-in user (official province figures); the labels follow the language.
+        key = read_key("status", plan.pk, period.pk, read_version(plan_id=plan.pk))
+        return Response(read_cached(key, lambda: self._payload(plan, period)))
+
+    def _payload(self, plan: Plan, period: Period) -> dict[str, Any]:
         grid = plan_status(plan=plan, period=period)
         targets = [item for p in grid for m in p.measures for item in m.targets]
         payload = {
@@ -215,7 +240,7 @@ class StatusViewSet(viewsets.ViewSet):
                 for t in targets
             ],
         }
-        return Response(StatusSerializer(payload).data)
+        return StatusSerializer(payload).data
 
 
 class CompletenessRowSerializer(serializers.Serializer):

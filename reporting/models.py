@@ -408,6 +408,24 @@ class RollupRequest(models.Model):
         return f"{self.plan_id}:{self.period_id}:{self.province_id or 'all'} <- {self.region_id}"
 
 
+class FiguresVersion(models.Model):
+    """A plan's figures as they were last committed: every rollup writes a fresh token in the transaction that
+    writes its figures, so a reader that sees the token sees those figures. Cached pages and API answers are
+    keyed by it (`reporting.read_cache`); a random token, not a counter, so that a restored backup or a
+    rolled-back test never meets an answer cached for other figures under the same key."""
+
+    plan = models.OneToOneField(Plan, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    token = models.CharField(max_length=32)
+    changed_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = _("汇总数据版本")
+        verbose_name_plural = _("汇总数据版本")
+
+    def __str__(self) -> str:
+        return f"{self.plan_id}: {self.token}"
+
+
 class Notification(models.Model):
     """An in-app notice (and its e-mail). `dedupe_key` makes each notice exist once per reporter,
     period and kind, however often the beat job that creates it runs."""

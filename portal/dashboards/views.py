@@ -11,12 +11,14 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from measures.models import Plan
 from reporting.models import Figure, Period
+from reporting.read_cache import read_cached, read_key, read_version
 from reporting.selectors.dashboards import (
     Audience,
     IndicatorDetail,
@@ -28,9 +30,11 @@ from reporting.selectors.dashboards import (
     dashboard_overview,
     indicator_detail,
     measure_detail,
+    overview_judged,
     periods_ended,
     plan_default,
 )
+from reporting.selectors.progress import figures_visibility
 from reporting.status import STATUS_LABELS, Status
 
 COMPLETENESS_QUARTERS = 8
@@ -110,12 +114,30 @@ def overview(request: AuthenticatedRequest) -> HttpResponse:
     plan, periods, period, basis = _frame(request, audience)
     if plan is None or period is None:
         return _empty(request, audience, plan, periods)
-    data = dashboard_overview(plan=plan, period=period, audience=audience, basis=basis)
+    # What the figures say (the grid, the judged targets, the lagging ones) is the same for every province
+    # reader of a period and basis: computed and rendered once per figures' version and language. What
+    # depends on submissions and on the reader (completeness, overdue, returned, links) is read each time.
+    key = read_key("overview", plan.pk, period.pk, basis, read_version(plan_id=plan.pk))
+    judged, fragments = read_cached(key, lambda: _overview_judged(audience, periods, period, basis, plan))
+    data = dashboard_overview(plan=plan, period=period, audience=audience, basis=basis, judged=judged)
     return render(
         request,
         "dashboards/overview.html",
-        _context(audience, periods, period, basis, plan=plan, data=data, today=timezone.localdate()),
+        _context(
+            audience, periods, period, basis, plan=plan, data=data, fragments=fragments, today=timezone.localdate()
+        ),
     )
+
+
+def _overview_judged(audience: Audience, periods: list[Period], period: Period, basis: str, plan: Plan) -> tuple:
+    judged = overview_judged(plan=plan, period=period, basis=basis)
+    # The fragments read only what `judged` holds; the rest of the context is the reader-independent frame.
+    context = _context(audience, periods, period, basis, plan=plan, judged=judged, off_track=judged.off_track)
+    fragments = {
+        "judged": render_to_string("dashboards/_overview_judged.html", context),
+        "off_track": render_to_string("dashboards/_overview_off_track.html", context),
+    }
+    return judged, fragments
 
 
 @login_required
@@ -177,9 +199,24 @@ def indicator(request: AuthenticatedRequest, code: str) -> HttpResponse:
     plan, periods, period, basis = _frame(request, audience)
     if plan is None or period is None:
         return _empty(request, audience, plan, periods)
-    data = indicator_detail(plan=plan, code=code, period=period, audience=audience, user=request.user, basis=basis)
-    if data is None:
+    # The city breakdown follows who may see which figures; the rest is the same for every reader.
+    key = read_key(
+        "indicator",
+        plan.pk,
+        code,
+        period.pk,
+        basis,
+        audience.province,
+        figures_visibility(user=request.user),
+        read_version(plan_id=plan.pk),
+    )
+    found = read_cached(
+        key,
+        lambda: _indicator_parts(request=request, audience=audience, plan=plan, code=code, period=period, basis=basis),
+    )
+    if not found:
         raise Http404
+    data, trend_chart, cities_chart = found
     return render(
         request,
         "dashboards/indicator.html",
@@ -190,10 +227,19 @@ def indicator(request: AuthenticatedRequest, code: str) -> HttpResponse:
             basis,
             plan=plan,
             data=data,
-            trend_chart=_trend_chart(data),
-            cities_chart=_cities_chart(data) if data.cities else None,
+            trend_chart=trend_chart,
+            cities_chart=cities_chart,
         ),
     )
+
+
+def _indicator_parts(
+    *, request: AuthenticatedRequest, audience: Audience, plan: Plan, code: str, period: Period, basis: str
+) -> tuple | bool:
+    data = indicator_detail(plan=plan, code=code, period=period, audience=audience, user=request.user, basis=basis)
+    if data is None:
+        return False  # an unknown indicator: cached too (None would read as "not cached")
+    return data, _trend_chart(data), _cities_chart(data) if data.cities else None
 
 
 @login_required

@@ -396,16 +396,48 @@ class Overview:
     measure_counts: dict[str, int]
 
 
-def dashboard_overview(
-    *, plan: Plan, period: Period, audience: Audience, basis: str = Figure.Basis.OFFICIAL, today: date | None = None
-) -> Overview:
-    """The status grid, every province target against target and 序时进度, completeness of the period
-    and what needs attention. Fourteen queries."""
-    day = today or timezone.localdate()
+@dataclass
+class Judged:
+    """What the overview computes from the figures alone, the same for every province reader: the status
+    grid, the targets judged along their trajectories, the count of measures by status, the lagging targets.
+    The dashboards keep it in the read cache, keyed by the figures' version."""
+
+    programmes: list[ProgrammeStatus]
+    targets: list[TargetRow]
+    measure_counts: dict[str, int]
+
+    @property
+    def off_track(self) -> list[TargetRow]:
+        return [t for t in self.targets if t.status == Status.OFF_TRACK]
+
+
+def overview_judged(*, plan: Plan, period: Period, basis: str = Figure.Basis.OFFICIAL) -> Judged:
+    """Nine queries."""
     names = names_load()
     programmes = plan_status(plan=plan, period=period, basis=basis)
     measures: list[MeasureStatus] = [m for p in programmes for m in p.measures]
-    targets = _rows([t for m in measures for t in m.targets], names)
+    counts = {s.value: 0 for s in Status}
+    for m in measures:
+        counts[m.status.value] += 1
+    return Judged(
+        programmes=programmes, targets=_rows([t for m in measures for t in m.targets], names), measure_counts=counts
+    )
+
+
+def dashboard_overview(
+    *,
+    plan: Plan,
+    period: Period,
+    audience: Audience,
+    basis: str = Figure.Basis.OFFICIAL,
+    today: date | None = None,
+    judged: Judged | None = None,
+) -> Overview:
+    """The status grid, every province target against target and 序时进度, completeness of the period
+    and what needs attention. Fourteen queries; five when `judged` (what the figures say) is given."""
+    day = today or timezone.localdate()
+    if judged is None:
+        judged = overview_judged(plan=plan, period=period, basis=basis)
     grid = completeness_grid(plan=plan, periods=[period], audience=audience, today=day)
     overdue = [
         Overdue(
@@ -424,22 +456,19 @@ def dashboard_overview(
         .order_by("-period__year", "-period__quarter", "region__sort_order", "body__code")[:RETURNED_LIMIT]
     ]
     latest_check = ConsistencyCheck.objects.filter(plan=plan).order_by("-checked_at", "-id").first()
-    counts = {s.value: 0 for s in Status}
-    for m in measures:
-        counts[m.status.value] += 1
     return Overview(
         period=period,
         basis=basis,
-        programmes=programmes,
-        targets=targets,
+        programmes=judged.programmes,
+        targets=judged.targets,
         completeness=grid.summaries[0],
         attention=Attention(
-            off_track=[t for t in targets if t.status == Status.OFF_TRACK],
+            off_track=judged.off_track,
             overdue=overdue,
             returned=returned,
             drift=latest_check if latest_check is not None and latest_check.drift_count > 0 else None,
         ),
-        measure_counts=counts,
+        measure_counts=judged.measure_counts,
     )
 
 

@@ -205,6 +205,18 @@ def completeness(*, plan: Plan, periods: list[Period]) -> dict:
     return {"reporters": cities, "periods": periods, "cells": cells, "summary": summary}
 
 
+def figures_visibility(*, user) -> str:
+    """What `figures_visible_to` depends on, as text: part of the key of every cached answer built from it."""
+    from portal.accounts.models import Role
+    from portal.accounts.selectors import user_scope
+
+    scope = user_scope(user=user)
+    if scope.sees_everything:
+        return "all"
+    own = sorted(scope.cities(Role.CITY_REPORTER, Role.CITY_REVIEWER))
+    return f"body={scope.has(Role.BODY_REPORTER)};cities={','.join(map(str, own))}"
+
+
 def figures_visible_to(*, user, plan: Plan) -> QuerySet[Figure]:
     """Figures a user may read. Everyone signed in reads official province figures; city-level official
     figures go to the province's roles (coordinators, auditors, body reporters) and to a city's own people

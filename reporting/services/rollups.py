@@ -53,6 +53,7 @@ from django.utils import timezone
 from indicators.models import Indicator
 from measures.models import Plan, Region
 from reporting.models import Figure, Period, RollupRequest, Submission
+from reporting.read_cache import figures_version_bump
 
 logger = logging.getLogger(__name__)
 
@@ -904,6 +905,7 @@ def rollup_slice(*, plan_id: int, period_id: int, province_id: int) -> RollupSum
         period = Period.objects.get(pk=period_id)
         ctx = _Plan(Plan.objects.get(pk=plan_id))
         figures, written = _slice_write(ctx=ctx, period=period, province_id=province_id)
+        figures_version_bump(plan_id=plan_id)
     summary.figures, summary.written, summary.slices = figures, written, 1
     summary.periods.append(period.code)
     return summary
@@ -1003,6 +1005,8 @@ def rollup_period(
             summary.periods.append(each.code)
         RollupRequest.objects.filter(pk__in=[pk for pk, _region in claimed]).delete()
         _requests_follow_up(plan_id=plan_id, period_id=period_id, province_id=province_id, claimed=claimed)
+        # Last, so that the version row is locked only until the commit: cached reads follow the new figures.
+        figures_version_bump(plan_id=plan_id)
     return summary
 
 

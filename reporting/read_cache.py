@@ -1,0 +1,88 @@
+"""The read cache: dashboards and the progress API keep what they computed from the figures in the shared
+cache, under a key that names everything the answer depends on, starting with the figures' version.
+
+The version is read from the database on every request (one query): the rollup writes a fresh
+`FiguresVersion.token` in the transaction that writes the figures, so no reader can pair new figures with an
+old key or old figures with a new one, and an answer is never older than the last committed rollup. The same
+query reads the latest history id of each plan table a page shows (targets, indicators, measures, tasks,
+bodies, regions), so a coordinator's edit of a target shows at once too; every write of those goes through a
+service and leaves a history row. What depends on submissions (completeness, returned reports, overdue)
+is not cached at all.
+
+The cache is an optimisation: when it cannot be reached, the answer is computed as if nothing were cached."""
+
+import hashlib
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from django.core.cache import cache
+from django.db import connection
+from django.utils import timezone, translation
+
+from reporting.models import FiguresVersion
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# A backstop only: entries are found by version, so an old one is never read; this bounds the memory they hold.
+TIMEOUT_SECONDS = 6 * 3600
+
+_PLAN_TABLES = (
+    "indicators_historicaltarget",
+    "indicators_historicalindicator",
+    "measures_historicalplan",
+    "measures_historicalprogramme",
+    "measures_historicalmeasure",
+    "measures_historicaltask",
+    "measures_historicalresponsiblebody",
+    "measures_historicalresponsibility",
+    "measures_historicalregion",
+)
+
+
+def figures_version_bump(*, plan_id: int) -> None:
+    """Call inside the transaction that writes the plan's figures, as its last statement (the row stays
+    locked until the commit, so concurrent rollups queue here only for their commits)."""
+    FiguresVersion.objects.bulk_create(
+        [FiguresVersion(plan_id=plan_id, token=uuid.uuid4().hex, changed_at=timezone.now())],
+        update_conflicts=True,
+        unique_fields=["plan"],
+        update_fields=["token", "changed_at"],
+    )
+
+
+def read_version(*, plan_id: int) -> str:
+    """The figures' token and the plan tables' latest history ids, in one query."""
+    parts = ", ".join(f"(SELECT MAX(history_id) FROM {table})" for table in _PLAN_TABLES)  # noqa: S608 - fixed names
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT token FROM reporting_figuresversion WHERE plan_id = %s), {parts}",  # noqa: S608 - same
+            [plan_id],
+        )
+        row = cursor.fetchone()
+    return ".".join("" if value is None else str(value) for value in row)
+
+
+def read_key(*parts: Any) -> str:
+    """A cache key from the parts an answer depends on; the active language is always one of them."""
+    text = "|".join(str(p) for p in (*parts, translation.get_language() or ""))
+    return "read:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+def read_cached(key: str, compute: Callable[[], T]) -> T:
+    """The cached value under `key`, or `compute()` stored there."""
+    try:
+        found = cache.get(key)
+    except Exception:  # the cache is down: compute, as if nothing were cached
+        log.warning("read cache unreachable", exc_info=True)
+        return compute()
+    if found is not None:
+        return found
+    value = compute()
+    try:
+        cache.set(key, value, TIMEOUT_SECONDS)
+    except Exception:
+        log.warning("read cache unreachable", exc_info=True)
+    return value

@@ -1,0 +1,93 @@
+"""The read cache (issue 7): pages and API answers built from the figures are cached under the figures'
+version, which the rollup changes in the transaction that writes them, so a reader never sees figures older
+than the last committed rollup; and a cached answer never reaches a reader with other rights."""
+
+from datetime import date
+from decimal import Decimal
+
+from measures.models import Region
+from portal.accounts.services import membership_grant
+from reporting.models import FiguresVersion, Submission
+from reporting.services.rollups import rollup_period
+from reporting.services.workflow import submission_city_approve, submission_confirm
+from tests.portal.test_dashboards import INDICATOR, OVERVIEW, cities, login, q3, q4, quarter, today  # noqa: F401 - the dashboards' fixtures
+
+PER_10000 = "high-skill-workers-per-10000"
+
+
+def _target(response):
+    return next(t for t in response.context["data"].targets if t.indicator.code == PER_10000)
+
+
+def test_overview_and_api_show_a_new_figure_once_its_rollup_commits(
+    client,
+    client_for,
+    quarter,  # noqa: F811 - the fixture imported above
+    coordinator,
+    plan,
+    django_user_model,
+):
+    rollup_period(plan_id=plan.pk, period_id=quarter.pk)
+    login(client, coordinator)
+    api = client_for(coordinator)
+    before = client.get(OVERVIEW)
+    assert _target(before).coverage.included == 2
+    assert "2/13 市" in before.content.decode()
+    status = api.get("/api/v1/status/").json()
+    assert {t["reported_count"] for t in status["targets"] if t["indicator"] == PER_10000} == {2}
+    figures = api.get("/api/v1/figures/", {"indicator": "apprentices-trained", "region": "320000", "span": "ytd"})
+    assert Decimal(figures.json()["results"][0]["value"]) == Decimal(4000)
+
+    # Changzhou's report (its draft, as if just submitted) is approved by its city and confirmed by the
+    # province, then rolled up.
+    changzhou = Submission.objects.get(region__name="常州市", period=quarter)
+    changzhou.status = Submission.Status.SUBMITTED
+    changzhou.save(update_fields=["status"])
+    reviewer = django_user_model.objects.create_user(username="cz-reviewer", password="a-long-test-password")
+    membership_grant(user=reviewer, role="city_reviewer", region=changzhou.region, valid_from=date(2018, 1, 1))
+    submission_city_approve(submission=changzhou, user=reviewer)
+    submission_confirm(submission=Submission.objects.get(pk=changzhou.pk), user=coordinator)
+    token = FiguresVersion.objects.get(plan=plan).token
+    rollup_period(plan_id=plan.pk, period_id=quarter.pk)
+    assert FiguresVersion.objects.get(plan=plan).token != token
+
+    after = client.get(OVERVIEW)
+    assert _target(after).coverage.included == 3
+    assert "3/13 市" in after.content.decode()
+    status = api.get("/api/v1/status/").json()
+    assert {t["reported_count"] for t in status["targets"] if t["indicator"] == PER_10000} == {3}
+    figures = api.get("/api/v1/figures/", {"indicator": "apprentices-trained", "region": "320000", "span": "ytd"})
+    assert Decimal(figures.json()["results"][0]["value"]) == Decimal(5000)
+
+
+def test_two_cities_never_share_a_cached_page_or_answer(
+    client,
+    client_for,
+    quarter,  # noqa: F811 - the fixture imported above
+    plan,
+    nanjing_reporter,
+    suzhou_reporter,
+):
+    Submission.objects.filter(region__name="苏州市", period=quarter).update(status="confirmed")
+    rollup_period(plan_id=plan.pk, period_id=quarter.pk)
+    nanjing, suzhou = Region.objects.get(name="南京市"), Region.objects.get(name="苏州市")
+
+    login(client, nanjing_reporter)
+    first = client.get(INDICATOR)
+    assert [row.region.name for row in first.context["data"].cities] == ["南京市"]
+    home = client.get("/dashboard/city/")
+    assert home.context["data"].city == nanjing
+    nanjing_rows = client_for(nanjing_reporter).get("/api/v1/figures/", {"indicator": "apprentices-trained"}).json()
+    assert {r["region"] for r in nanjing_rows["results"]} == {"320000", nanjing.code}
+
+    login(client, suzhou_reporter)
+    second = client.get(INDICATOR)
+    assert [row.region.name for row in second.context["data"].cities] == ["苏州市"]
+    table = second.content.decode()
+    table = table[table.index('class="data-table cities-table"') :]
+    assert "南京市" not in table[: table.index("</table>")]
+    home = client.get("/dashboard/city/")
+    assert home.context["data"].city == suzhou
+    assert "南京市" not in home.content.decode()
+    suzhou_rows = client_for(suzhou_reporter).get("/api/v1/figures/", {"indicator": "apprentices-trained"}).json()
+    assert {r["region"] for r in suzhou_rows["results"]} == {"320000", suzhou.code}
