@@ -15,11 +15,13 @@ The rules (RULE_VERSION is stamped on every figure, so a report can say which ru
 Official figures count only submissions the province confirmed; the preview basis also counts
 city-approved ones and is never shown as official.
 
-The work is partitioned by (province, period), a "slice": one GROUP BY statement reads the slice's values
-(this quarter, last quarter for the carry, the year's quarters for year-to-date) for both bases at once;
-Python only shapes the aggregated rows (one per basis, indicator and city) into figures and their
-coverage; one upsert writes them, rewriting only the rows whose figures changed. Slices are independent,
-so the nightly rebuild fans out to as many Celery workers as there are (`rollup_rebuild_enqueue`).
+The work is partitioned by (province, period), a "slice". On PostgreSQL a slice is one statement
+(`SLICE_WRITE_SQL`): it reads the slice's values (this quarter, last quarter for the carry, the year's
+quarters for year-to-date) for both bases at once, builds the city figures, sums the province's from them
+with its coverage, deletes stale figures and merges the rest, rewriting only the city rows whose figures
+changed. The portable path (SQLite, and the consistency check's independent recomputation) reads the same
+sums with one GROUP BY (`SLICE_SQL`), shapes them into figures in Python and upserts them. Slices are
+independent, so the nightly rebuild fans out to as many Celery workers as there are (`rollup_rebuild_enqueue`).
 
 Each slice is written in one transaction: readers see a slice's old figures or its new ones, never a
 mixture. Two runs of the same slice serialise (PostgreSQL: an advisory lock on the slice; a run over every
@@ -33,7 +35,6 @@ the rollup deletes the rows it took in the transaction that writes the figures. 
 changed cities, so an incremental run does not compare change times across machines' clocks.
 """
 
-import io
 import json
 import logging
 import time
@@ -251,7 +252,7 @@ def _year_periods(period: Period) -> tuple[Period | None, list[Period]]:
 # last quarter's values of stock-like indicators standing in (carried) for reporters with none this
 # quarter, per basis; and the year-to-date sums of indicators that add up over time. Who reports for which
 # city (`rep`) comes in as a VALUES list: small, exact, and the planner sizes its joins right. Runs
-# unchanged on PostgreSQL and SQLite.
+# unchanged on PostgreSQL and SQLite; the portable path and the consistency check use it.
 SLICE_SQL = """
 WITH rep (region_id, city_id) AS (VALUES {reporters}),
 v AS (
@@ -648,228 +649,340 @@ def _figures_write(*, plan_id: int, period_id: int, rows: list[FigureRow], only_
 
 
 def _lock_slice(*, plan_id: int, period_id: int, province_id: int | None) -> None:
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            # The slice's aggregation hashes a few thousand groups of wide numeric sums: keep them in memory.
-            cursor.execute("SET LOCAL work_mem = '64MB'")
-            # A slice's few thousand figures are found by (region, period) index; with the default cost of a
-            # random read the planner would rather scan the whole quarter (~130,000 at national scale).
-            cursor.execute("SET LOCAL random_page_cost = 1.1")
+    # PostgreSQL: the settings and the locks travel in one round trip. The slice's aggregation hashes a few
+    # thousand groups of wide numeric sums: keep them in memory (work_mem). A slice's few thousand figures are
+    # found by (region, period) index; with the default cost of a random read the planner would rather scan the
+    # whole quarter (~130,000 at national scale).
+    settings_sql = "SET LOCAL work_mem = '64MB'; SET LOCAL random_page_cost = 1.1;"
+    lock_sql = (
+        "SELECT id FROM reporting_period WHERE id = %s FOR SHARE; SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
+    )
     if province_id is None:
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute(settings_sql)
         Period.objects.select_for_update().get(pk=period_id)
         return
     if connection.vendor != "postgresql":
         return  # SQLite serialises every writer anyway.
     with connection.cursor() as cursor:
-        cursor.execute("SELECT id FROM reporting_period WHERE id = %s FOR SHARE", [period_id])
         cursor.execute(
-            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"rollup:{plan_id}:{period_id}:{province_id}"]
+            f"{settings_sql} {lock_sql}",
+            [period_id, f"rollup:{plan_id}:{period_id}:{province_id}"],
         )
 
 
-# PostgreSQL: the computed rows are streamed by COPY into a per-connection scratch table and merged by two
-# INSERT … SELECT … ON CONFLICT statements; binding thousands of parameters costs more than the work itself.
-SCRATCH_DDL = """
-CREATE TEMP TABLE IF NOT EXISTS rollup_in (
-    plan_id bigint, indicator_id bigint, region_id bigint, period_id bigint, span varchar(8), basis varchar(8),
-    value numeric, numerator numeric, denominator numeric, done_count integer, expected_count integer,
-    reported_count integer, carried_count integer, coverage jsonb, rule_version varchar(16),
-    computed_at timestamptz, always boolean
-) ON COMMIT DELETE ROWS;
-CREATE INDEX IF NOT EXISTS rollup_in_key ON rollup_in (region_id, indicator_id, span, basis);
-CREATE TEMP TABLE IF NOT EXISTS rollup_agg (
-    basis varchar(8), indicator_id bigint, city_id bigint, fresh bigint, carried bigint,
-    qv numeric, qn numeric, qd numeric, qk bigint, yr bigint, yv numeric, yn numeric, yd numeric, yk bigint
-) ON COMMIT DELETE ROWS;
-"""
-
-# The slice statement's parts combined per basis, indicator and city, kept in the scratch table (the same
-# combination `_city_rows` makes in Python on the plain path).
-AGG_SQL = """
-WITH parts (part, status, indicator_id, city_id, v, n, d, k, cnt, v2, n2, d2, k2, cnt2) AS ({slice}),
-b (basis, status) AS (VALUES ('official', 'confirmed'), ('preview', 'confirmed'), ('preview', 'city_approved')),
-rows AS (
-    SELECT b.basis, p.indicator_id, p.city_id, p.cnt AS fresh, 0 AS carried, p.v AS qv, p.n AS qn, p.d AS qd,
-           p.k AS qk, CASE WHEN {first} THEN p.cnt ELSE 0 END AS yr, CASE WHEN {first} THEN p.v END AS yv,
-           CASE WHEN {first} THEN p.n END AS yn, CASE WHEN {first} THEN p.d END AS yd,
-           CASE WHEN {first} THEN p.k ELSE 0 END AS yk
-    FROM parts p JOIN b ON b.status = p.status WHERE p.part = 'q'
+# PostgreSQL: the whole slice is one statement. The slice's sums (SLICE_SQL) are combined per basis, indicator
+# and city; the city figures follow by the indicator's kind; the province's figures are summed from the city
+# figures (those just computed and, in an incremental run, the stored ones of the other cities) and the
+# provincial bodies' values, their coverage built by the same GROUP BY; stale figures are deleted and the rest
+# merged by one INSERT … ON CONFLICT, city rows only where they changed. Only two counts leave the database:
+# no scratch tables, no rows shaped in Python. `_slice_compute` (the plain path, and the consistency check's
+# independent recomputation) computes the same figures in Python, and the tests hold the two together.
+SLICE_WRITE_SQL = """
+WITH b (basis, status) AS (VALUES ('official', 'confirmed'), ('preview', 'confirmed'), ('preview', 'city_approved')),
+ind (indicator_id, kind, scale, summed, carries, is_body, body_expected) AS (
+    SELECT * FROM unnest(%(ind_ids)s::bigint[], %(ind_kinds)s::text[], %(ind_scales)s::numeric[],
+                         %(ind_summed)s::int[], %(ind_carries)s::bool[], %(ind_body)s::bool[], %(ind_expected)s::int[])
+),
+city (city_id, code) AS (SELECT * FROM unnest(%(city_ids)s::bigint[], %(city_codes)s::text[])),
+rep (region_id, city_id) AS (SELECT * FROM unnest(%(rep_regions)s::bigint[], %(rep_cities)s::bigint[])),
+-- The values the recomputed cities' reporters stand on: this quarter's, last quarter's of indicators that
+-- may be carried, the year's of indicators that add up over time. A reporter has one value per indicator and
+-- quarter, so whether it has one this quarter (confirmed, or in review too) is a count over its partition.
+v AS (
+    SELECT r.city_id, d.indicator_id, s.status = 'confirmed' AS conf, s.period_id = %(period)s AS now,
+           i.summed = 1 AND s.period_id = ANY(%(ytd)s::bigint[]) AS ytd,
+           i.carries AND s.period_id = %(before)s AS before,
+           count(*) FILTER (WHERE s.period_id = %(period)s AND s.status = 'confirmed') OVER w AS now_c,
+           count(*) FILTER (WHERE s.period_id = %(period)s) OVER w AS now_a,
+           d.value, d.numerator, d.denominator, CASE WHEN d.done THEN 1 ELSE 0 END AS done
+    FROM reporting_submission s
+    JOIN unnest(%(part_regions)s::bigint[], %(part_cities)s::bigint[]) r (region_id, city_id)
+      ON r.region_id = s.region_id
+    JOIN reporting_datavalue d ON d.submission_id = s.id
+    JOIN ind i ON i.indicator_id = d.indicator_id
+    WHERE s.plan_id = %(plan)s AND s.period_id = ANY(%(periods)s::bigint[])
+      AND s.status IN ('confirmed', 'city_approved')
+      AND (s.period_id = %(period)s OR (i.carries AND s.period_id = %(before)s)
+           OR (i.summed = 1 AND s.period_id = ANY(%(ytd)s::bigint[])))
+    WINDOW w AS (PARTITION BY s.region_id, d.indicator_id)
+),
+-- Official counts confirmed values, preview those in city review too. A reporter with nothing this quarter
+-- but a value last quarter stands on that value (stock-like indicators, one quarter only).
+flags AS (
+    SELECT v.*, now AND conf AS q_c, now AS q_a, before IS TRUE AND conf AND now_c = 0 AS carry_c,
+           before IS TRUE AND now_a = 0 AS carry_a, ytd AND conf AS y_c, ytd AS y_a
+    FROM v
+),
+sums AS (
+    SELECT indicator_id, city_id,
+           count(*) FILTER (WHERE q_c) AS fresh_c, count(*) FILTER (WHERE carry_c) AS carried_c,
+           sum(value) FILTER (WHERE q_c OR carry_c) AS qv_c, sum(numerator) FILTER (WHERE q_c OR carry_c) AS qn_c,
+           sum(denominator) FILTER (WHERE q_c OR carry_c) AS qd_c, sum(done) FILTER (WHERE q_c OR carry_c) AS qk_c,
+           count(*) FILTER (WHERE y_c) AS yr_c, sum(value) FILTER (WHERE y_c) AS yv_c,
+           sum(numerator) FILTER (WHERE y_c) AS yn_c, sum(denominator) FILTER (WHERE y_c) AS yd_c,
+           sum(done) FILTER (WHERE y_c) AS yk_c,
+           count(*) FILTER (WHERE q_a) AS fresh_a, count(*) FILTER (WHERE carry_a) AS carried_a,
+           sum(value) FILTER (WHERE q_a OR carry_a) AS qv_a, sum(numerator) FILTER (WHERE q_a OR carry_a) AS qn_a,
+           sum(denominator) FILTER (WHERE q_a OR carry_a) AS qd_a, sum(done) FILTER (WHERE q_a OR carry_a) AS qk_a,
+           count(*) FILTER (WHERE y_a) AS yr_a, sum(value) FILTER (WHERE y_a) AS yv_a,
+           sum(numerator) FILTER (WHERE y_a) AS yn_a, sum(denominator) FILTER (WHERE y_a) AS yd_a,
+           sum(done) FILTER (WHERE y_a) AS yk_a
+    FROM flags GROUP BY indicator_id, city_id
+),
+agg AS (
+    SELECT x.*
+    FROM sums s
+    CROSS JOIN LATERAL (VALUES
+        ('official', s.indicator_id, s.city_id, s.fresh_c, s.carried_c, s.qv_c, s.qn_c, s.qd_c, s.qk_c,
+         s.yr_c, s.yv_c, s.yn_c, s.yd_c, s.yk_c),
+        ('preview', s.indicator_id, s.city_id, s.fresh_a, s.carried_a, s.qv_a, s.qn_a, s.qd_a, s.qk_a,
+         s.yr_a, s.yv_a, s.yn_a, s.yd_a, s.yk_a)
+    ) x (basis, indicator_id, city_id, fresh, carried, qv, qn, qd, qk, yr, yv, yn, yd, yk)
+),
+-- The figures stored for the slice's regions now.
+cur AS (
+    SELECT f.id, f.indicator_id, f.region_id, f.span, f.basis, f.value, f.numerator, f.denominator, f.done_count,
+           f.expected_count, f.reported_count, f.carried_count, f.coverage, f.rule_version
+    FROM reporting_figure f
+    WHERE f.plan_id + 0 = %(plan)s AND f.period_id = %(period)s AND f.region_id = ANY(%(regions)s::bigint[])
+),
+fresh AS (
+    SELECT a.indicator_id, a.city_id AS region_id, x.span, a.basis,
+           CASE WHEN i.kind IN ('ratio', 'share') THEN
+                     CASE WHEN x.n IS NULL OR x.d IS NULL OR x.d = 0 THEN NULL
+                          ELSE round((x.n::numeric(38, 18) * i.scale) / x.d, 6) END
+                WHEN i.kind = 'milestone' THEN x.k
+                ELSE x.v END AS value,
+           x.n AS numerator, x.d AS denominator, x.k AS done_count, 1 AS expected_count, 1 AS reported_count,
+           CASE WHEN x.quarter_like THEN a.carried ELSE 0 END AS carried_count,
+           jsonb_strip_nulls(jsonb_build_object(
+               'carried_from', CASE WHEN x.quarter_like AND a.carried > 0 THEN %(carried_from)s::text END,
+               'reporters', CASE WHEN x.quarter_like AND a.fresh + a.carried > 1 THEN a.fresh END)) AS coverage,
+           -- A city counts as carried at the province only when nothing under it is fresh.
+           x.quarter_like AND a.carried > 0 AND a.fresh = 0 AND %(carried_from)s::text IS NOT NULL AS carried_here
+    FROM agg a
+    JOIN ind i ON i.indicator_id = a.indicator_id
+    CROSS JOIN LATERAL (VALUES
+        ('quarter', true, a.qv, a.qn, a.qd, a.qk, a.fresh + a.carried > 0),
+        ('ytd', i.summed = 0,
+         CASE WHEN i.summed = 1 THEN a.yv ELSE a.qv END, CASE WHEN i.summed = 1 THEN a.yn ELSE a.qn END,
+         CASE WHEN i.summed = 1 THEN a.yd ELSE a.qd END, CASE WHEN i.summed = 1 THEN a.yk ELSE a.qk END,
+         CASE WHEN i.summed = 1 THEN a.yr > 0 ELSE a.fresh + a.carried > 0 END)
+    ) x (span, quarter_like, v, n, d, k, present)
+    WHERE x.present
+),
+-- An incremental run: the cities not recomputed stand in with their stored figures.
+kept AS (
+    SELECT f.indicator_id, f.region_id, f.span, f.basis, f.value, f.numerator, f.denominator, f.done_count,
+           f.carried_count > 0 AND COALESCE((f.coverage ->> 'reporters')::int, 0) = 0 AS carried_here
+    FROM cur f JOIN ind i ON i.indicator_id = f.indicator_id
+    WHERE f.region_id = ANY(%(kept)s::bigint[])
+),
+cityfig AS (
+    SELECT indicator_id, region_id, span, basis, value, numerator, denominator, done_count, carried_here FROM fresh
     UNION ALL
-    SELECT 'official', indicator_id, city_id, 0, cnt, v, n, d, k, 0, NULL, NULL, NULL, 0
-    FROM parts WHERE part = 'c' AND cnt > 0
+    SELECT * FROM kept
+),
+pend AS (
+    SELECT DISTINCT pb.basis, rep.city_id
+    FROM reporting_submission s
+    JOIN rep ON rep.region_id = s.region_id
+    JOIN (VALUES ('official', 'submitted'), ('official', 'city_approved'), ('preview', 'submitted')) pb (basis, status)
+      ON pb.status = s.status
+    WHERE s.plan_id = %(plan)s AND s.period_id = %(period)s AND s.status IN ('submitted', 'city_approved')
+),
+keys AS (
+    SELECT bs.basis, i.indicator_id, sp.span
+    FROM ind i
+    CROSS JOIN (VALUES ('official'), ('preview')) bs (basis)
+    CROSS JOIN (VALUES ('quarter'), ('ytd')) sp (span)
+),
+grid AS (
+    SELECT k.basis, k.indicator_id, k.span, SUM(cf.value) AS v, SUM(cf.numerator) AS n,
+           SUM(cf.denominator) AS d, SUM(cf.done_count) AS k, COUNT(cf.region_id) AS reported,
+           COUNT(*) FILTER (WHERE cf.carried_here) AS carried,
+           array_agg(c.city_id) FILTER (WHERE cf.region_id IS NOT NULL) AS ids,
+           jsonb_agg(c.code ORDER BY c.code COLLATE "C")
+               FILTER (WHERE cf.region_id IS NOT NULL AND NOT cf.carried_here) AS reported_codes,
+           jsonb_object_agg(c.code, %(carried_from)s::text) FILTER (WHERE cf.carried_here) AS carried_codes,
+           -- A carried city is listed as pending too when its new submission is waiting for review.
+           jsonb_agg(c.code ORDER BY c.code COLLATE "C")
+               FILTER (WHERE p.city_id IS NOT NULL AND (cf.region_id IS NULL OR cf.carried_here)) AS pending_codes,
+           jsonb_agg(c.code ORDER BY c.code COLLATE "C")
+               FILTER (WHERE cf.region_id IS NULL AND p.city_id IS NULL) AS missing_codes
+    FROM keys k
+    CROSS JOIN city c
+    LEFT JOIN cityfig cf
+      ON cf.basis = k.basis AND cf.indicator_id = k.indicator_id AND cf.span = k.span AND cf.region_id = c.city_id
+    LEFT JOIN pend p ON p.basis = k.basis AND p.city_id = c.city_id
+    GROUP BY k.basis, k.indicator_id, k.span
+),
+body AS (
+    SELECT bb.basis, dv.indicator_id, sp.span, SUM(dv.value) AS v, SUM(dv.numerator) AS n,
+           SUM(dv.denominator) AS d, SUM(CASE WHEN dv.done THEN 1 ELSE 0 END) AS k, array_agg(s.body_id) AS ids
+    FROM reporting_submission s
+    JOIN reporting_datavalue dv ON dv.submission_id = s.id
+    JOIN ind i ON i.indicator_id = dv.indicator_id AND i.is_body
+    JOIN b bb ON bb.status = s.status
+    CROSS JOIN LATERAL (VALUES ('quarter', s.period_id = %(period)s),
+                               ('ytd', i.summed = 1 OR s.period_id = %(period)s)) sp (span, counted)
+    WHERE %(home)s AND s.plan_id = %(plan)s AND s.body_id IS NOT NULL AND s.period_id = ANY(%(ytd)s::bigint[])
+      AND s.status IN ('confirmed', 'city_approved') AND sp.counted
+    GROUP BY bb.basis, dv.indicator_id, sp.span
+),
+prov AS (
+    SELECT k.indicator_id, %(province)s::bigint AS region_id, k.span, k.basis,
+           CASE WHEN i.kind IN ('ratio', 'share') THEN
+                     CASE WHEN t.n IS NULL OR t.d IS NULL OR t.d = 0 THEN NULL
+                          ELSE round((t.n::numeric(38, 18) * i.scale) / t.d, 6) END
+                WHEN i.kind = 'milestone' THEN CASE WHEN t.reported > 0 THEN t.k END
+                ELSE t.v END AS value,
+           t.n AS numerator, t.d AS denominator, t.k AS done_count,
+           CASE WHEN i.is_body THEN i.body_expected ELSE %(city_count)s END AS expected_count,
+           t.reported - COALESCE(g.carried, 0) AS reported_count, COALESCE(g.carried, 0) AS carried_count,
+           CASE WHEN i.is_body THEN jsonb_build_object(
+                    'expected', i.body_expected, 'kind', 'body',
+                    'reported', (SELECT COALESCE(jsonb_agg(x ORDER BY x), '[]'::jsonb)
+                                 FROM (SELECT DISTINCT unnest(t.ids) AS x) u))
+                ELSE jsonb_build_object(
+                    'expected', %(city_count)s, 'kind', 'city',
+                    'reported', COALESCE(g.reported_codes, '[]'::jsonb),
+                    'carried', COALESCE(g.carried_codes, '{{}}'::jsonb),
+                    'pending', COALESCE(g.pending_codes, '[]'::jsonb),
+                    'missing', COALESCE(g.missing_codes, '[]'::jsonb)) END AS coverage
+    FROM keys k
+    JOIN ind i ON i.indicator_id = k.indicator_id
+    LEFT JOIN grid g ON g.basis = k.basis AND g.indicator_id = k.indicator_id AND g.span = k.span
+    LEFT JOIN body bo ON bo.basis = k.basis AND bo.indicator_id = k.indicator_id AND bo.span = k.span
+    CROSS JOIN LATERAL (SELECT
+        COALESCE(g.v + bo.v, g.v, bo.v) AS v, COALESCE(g.n + bo.n, g.n, bo.n) AS n,
+        COALESCE(g.d + bo.d, g.d, bo.d) AS d, COALESCE(g.k, 0) + COALESCE(bo.k, 0) AS k,
+        COALESCE(g.ids, '{{}}'::bigint[]) || COALESCE(bo.ids, '{{}}'::bigint[]) AS ids,
+        -- Cities and bodies in one set of ids, as the plain path counts them.
+        CASE WHEN bo.ids IS NULL THEN COALESCE(g.reported, 0)
+             ELSE (SELECT count(DISTINCT x) FROM unnest(COALESCE(g.ids, '{{}}'::bigint[]) || bo.ids) x) END
+            AS reported
+    ) t
+),
+fig AS (
+    SELECT indicator_id, region_id, span, basis, value, numerator, denominator, done_count, expected_count,
+           reported_count, carried_count, coverage
+    FROM fresh
     UNION ALL
-    SELECT 'preview', indicator_id, city_id, 0, cnt2, v2, n2, d2, k2, 0, NULL, NULL, NULL, 0
-    FROM parts WHERE part = 'c' AND cnt2 > 0
-    UNION ALL
-    SELECT b.basis, p.indicator_id, p.city_id, 0, 0, NULL, NULL, NULL, 0, p.cnt, p.v, p.n, p.d, p.k
-    FROM parts p JOIN b ON b.status = p.status WHERE p.part = 'y'
-)
-INSERT INTO rollup_agg
-SELECT basis, indicator_id, city_id, SUM(fresh), SUM(carried), SUM(qv), SUM(qn), SUM(qd), SUM(qk),
-       SUM(yr), SUM(yv), SUM(yn), SUM(yd), SUM(yk)
-FROM rows GROUP BY basis, indicator_id, city_id
-"""
-
-# City figures straight from the sums, by the indicator's kind; what `_city_part` does in Python.
-CITY_FIGURES_SQL = """
-WITH ind (indicator_id, kind, scale, summed) AS (VALUES {indicators})
-INSERT INTO rollup_in
-SELECT %(plan)s, a.indicator_id, a.city_id, %(period)s, x.span, a.basis,
-       CASE WHEN i.kind IN ('ratio', 'share') THEN
-                 CASE WHEN x.n IS NULL OR x.d IS NULL OR x.d = 0 THEN NULL
-                      ELSE round((x.n::numeric(38, 18) * i.scale) / x.d, 6) END
-            WHEN i.kind = 'milestone' THEN x.k
-            ELSE x.v END,
-       x.n, x.d, x.k, 1, 1, CASE WHEN x.quarter_like THEN a.carried ELSE 0 END,
-       jsonb_strip_nulls(jsonb_build_object(
-           'carried_from', CASE WHEN x.quarter_like AND a.carried > 0 THEN %(carried_from)s::text END,
-           'reporters', CASE WHEN x.quarter_like AND a.fresh + a.carried > 1 THEN a.fresh END)),
-       %(rule)s, %(now)s, false
-FROM rollup_agg a
-JOIN ind i ON i.indicator_id = a.indicator_id
-CROSS JOIN LATERAL (VALUES
-    ('quarter', true, a.qv, a.qn, a.qd, a.qk, a.fresh + a.carried > 0),
-    ('ytd', i.summed = 0,
-     CASE WHEN i.summed = 1 THEN a.yv ELSE a.qv END, CASE WHEN i.summed = 1 THEN a.yn ELSE a.qn END,
-     CASE WHEN i.summed = 1 THEN a.yd ELSE a.qd END, CASE WHEN i.summed = 1 THEN a.yk ELSE a.qk END,
-     CASE WHEN i.summed = 1 THEN a.yr > 0 ELSE a.fresh + a.carried > 0 END)
-) x (span, quarter_like, v, n, d, k, present)
-WHERE x.present
-"""
-
-
-def _merge_sql(*, always: bool) -> str:
-    columns = ", ".join(FIGURE_COLUMNS)
-    updated = [c for c in FIGURE_COLUMNS if c not in FIGURE_KEY]
-    sql = (
-        f"INSERT INTO reporting_figure ({columns}) SELECT {columns} FROM rollup_in WHERE "  # noqa: S608
-        f"{'' if always else 'NOT '}always ON CONFLICT ({', '.join(FIGURE_KEY)}) DO UPDATE SET "
-        + ", ".join(f"{c} = EXCLUDED.{c}" for c in updated)
+    SELECT * FROM prov
+),
+-- Figures that no longer have data (a reopened submission) must go, not linger.
+gone AS (
+    DELETE FROM reporting_figure
+    WHERE id IN (
+        SELECT cur.id
+        FROM cur
+        LEFT JOIN fig
+          ON fig.indicator_id = cur.indicator_id AND fig.region_id = cur.region_id AND fig.span = cur.span
+         AND fig.basis = cur.basis
+        WHERE fig.region_id IS NULL AND cur.region_id = ANY(%(written)s::bigint[])
     )
-    if not always:
-        compared = [c for c in updated if c not in ("computed_at", "plan_id")]
-        sql += " WHERE " + " OR ".join(f"reporting_figure.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in compared)
-    return sql
-
-
-# An incremental run: the province's sums from its cities' stored figures (both bases, both spans), with the
-# cities behind each and those standing only on carried values (every reporter under them carried).
-PROVINCE_FROM_FIGURES_SQL = """
-SELECT f.basis, f.indicator_id, f.span, SUM(f.value), SUM(f.numerator), SUM(f.denominator), SUM(f.done_count),
-       array_agg(f.region_id),
-       array_agg(f.region_id) FILTER (WHERE f.carried_count > 0 AND COALESCE((f.coverage ->> 'reporters')::int, 0) = 0)
-FROM reporting_figure f
-WHERE f.plan_id + 0 = %s AND f.period_id = %s AND f.region_id = ANY(%s)
-GROUP BY f.basis, f.indicator_id, f.span
+    RETURNING 1
+),
+-- City rows whose figures did not change are left alone, not even handed to ON CONFLICT (which would lock each
+-- one): no new row version, no index churn. Province rows are always rewritten: their computed_at is what "as
+-- of" on a dashboard says.
+todo AS (
+    SELECT fig.*, cur.id AS cur_id
+    FROM fig
+    LEFT JOIN cur
+      ON cur.indicator_id = fig.indicator_id AND cur.region_id = fig.region_id AND cur.span = fig.span
+     AND cur.basis = fig.basis
+    WHERE fig.region_id = %(province)s OR cur.region_id IS NULL OR NOT ({same})
+),
+-- Stored rows are updated by id; new ones inserted (ON CONFLICT only as a guard: the slice lock serialises runs).
+upd AS (
+    UPDATE reporting_figure f
+    SET value = t.value, numerator = t.numerator, denominator = t.denominator, done_count = t.done_count,
+        expected_count = t.expected_count, reported_count = t.reported_count, carried_count = t.carried_count,
+        coverage = t.coverage, rule_version = %(rule)s, computed_at = %(now)s
+    FROM todo t
+    WHERE f.id = t.cur_id
+    RETURNING 1
+),
+put AS (
+    INSERT INTO reporting_figure ({columns})
+    SELECT %(plan)s, indicator_id, region_id, %(period)s, span, basis, value, numerator, denominator, done_count,
+           expected_count, reported_count, carried_count, coverage, %(rule)s, %(now)s
+    FROM todo
+    WHERE cur_id IS NULL
+    ON CONFLICT ({key}) DO UPDATE SET {updates}
+    WHERE EXCLUDED.region_id = %(province)s OR {changed}
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM fig), (SELECT count(*) FROM upd) + (SELECT count(*) FROM put), (SELECT count(*) FROM gone)
 """
 
-STALE_SQL = """
-DELETE FROM reporting_figure f
-WHERE f.plan_id + 0 = %s AND f.period_id = %s AND f.region_id = ANY(%s)
-  AND NOT EXISTS (
-      SELECT 1 FROM rollup_in i
-      WHERE i.indicator_id = f.indicator_id AND i.region_id = f.region_id AND i.span = f.span AND i.basis = f.basis
-  )
-"""
 
-
-_NULL = "\\N"
-
-
-def _copy_text(value: Any) -> str:
-    if value is None:
-        return "\\N"
-    return str(value).replace("\\", "\\\\").replace("\t", " ").replace("\n", " ")
-
-
-def _copy_lines(rows: list[FigureRow], *, plan_id: int, period_id: int, now: str, always: bool) -> str:
-    head, tail = f"{plan_id}\t", f"\t{RULE_VERSION}\t{now}\t{'t' if always else 'f'}"
-    return "".join(
-        f"{head}{r.indicator_id}\t{r.region_id}\t{period_id}\t{r.span}\t{r.basis}\t"
-        f"{_NULL if r.value is None else r.value}\t{_NULL if r.numerator is None else r.numerator}\t"
-        f"{_NULL if r.denominator is None else r.denominator}\t{r.done_count}\t{r.expected_count}\t"
-        f"{r.reported_count}\t{r.carried_count}\t"
-        f"{_copy_text(json.dumps(r.coverage, ensure_ascii=False)) if r.coverage else '{}'}{tail}\n"
-        for r in rows
+def _slice_write_sql() -> str:
+    updated = [c for c in FIGURE_COLUMNS if c not in FIGURE_KEY]
+    compared = [c for c in updated if c not in ("computed_at", "plan_id")]
+    # Built from the column constants above only; every value is a parameter.
+    return SLICE_WRITE_SQL.format(
+        columns=", ".join(FIGURE_COLUMNS),
+        key=", ".join(FIGURE_KEY),
+        updates=", ".join(f"{c} = EXCLUDED.{c}" for c in updated),
+        changed=" OR ".join(f"reporting_figure.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in compared),
+        same=" AND ".join(
+            f"cur.{c} IS NOT DISTINCT FROM {'%(rule)s' if c == 'rule_version' else 'fig.' + c}" for c in compared
+        ),
     )
 
 
 def _slice_write_pg(
     *, ctx: _Plan, period: Period, province_id: int, cities: list[int] | None = None
 ) -> tuple[int, int]:
-    """The set-based path: the city figures never leave the database (sums into a scratch table, figures
-    from the sums by SQL); Python shapes only the province's few hundred figures and their coverage.
+    """The set-based path: the whole slice, cities and province, computed and merged by one statement.
 
     With `cities` (an incremental run), only those cities' figures are recomputed from values, and the
     province's are summed from the stored figures of all its cities, the recomputed ones included."""
-    now = timezone.now()
-    plan_id, period_id = ctx.plan.pk, period.pk
     before, ytd = _year_periods(period)
-    carried_from = before.code if before else None
-    sql = slice_sql(ctx=ctx, province_id=province_id, period=period, before=before, ytd=ytd, cities=cities)
+    all_cities = ctx.cities(province_id)
+    reporters = ctx.reporters(province_id)
+    recomputed = reporters if cities is None else [(r, c) for r, c in reporters if c in set(cities)]
+    indicators = list(ctx.indicators.values())
+    home = province_id == ctx.home_id
+    carried = CARRIED_KINDS
+    params = {
+        "plan": ctx.plan.pk,
+        "period": period.pk,
+        "province": province_id,
+        "home": home,
+        "before": before.pk if before else None,
+        "ytd": [p.pk for p in ytd],
+        "periods": sorted({period.pk, *(p.pk for p in ytd)} | ({before.pk} if before else set())),
+        "carried_from": before.code if before else None,
+        "rule": RULE_VERSION,
+        "now": timezone.now(),
+        "ind_ids": [i.pk for i in indicators],
+        "ind_kinds": [i.kind for i in indicators],
+        "ind_scales": [i.scale for i in indicators],
+        "ind_summed": [int(ctx.summed(i)) for i in indicators],
+        "ind_carries": [i.kind in carried and not ctx.summed(i) for i in indicators],
+        "ind_body": [i.reporter == Indicator.Reporter.BODY for i in indicators],
+        "ind_expected": [int(bool(i.lead_body_id) and home) for i in indicators],
+        "city_ids": list(all_cities),
+        "city_codes": list(all_cities.values()),
+        "city_count": len(all_cities),
+        "rep_regions": [region for region, _city in reporters],
+        "rep_cities": [city for _region, city in reporters],
+        "part_regions": [region for region, _city in recomputed],
+        "part_cities": [city for _region, city in recomputed],
+        "kept": [] if cities is None else sorted(set(all_cities) - set(cities)),
+        "regions": [province_id, *all_cities],
+        "written": [province_id, *(all_cities if cities is None else cities)],
+    }
     with connection.cursor() as cursor:
-        cursor.execute(SCRATCH_DDL)
-        cursor.execute("TRUNCATE rollup_in, rollup_agg")
-        agg_rows: list = []
-        if sql is not None:
-            cursor.execute(AGG_SQL.format(slice=sql, first="true" if period.quarter == 1 else "false"))
-            indicators = ", ".join(
-                f"({pk}, '{i.kind}', {int(i.scale)}, {int(ctx.summed(i))})" for pk, i in ctx.indicators.items()
-            )
-            cursor.execute(
-                CITY_FIGURES_SQL.format(indicators=indicators),
-                {"plan": plan_id, "period": period_id, "carried_from": carried_from, "rule": RULE_VERSION, "now": now},
-            )
-            if cities is None:
-                cursor.execute("SELECT * FROM rollup_agg")
-                agg_rows = cursor.fetchall()
-        written = 0
-        if cities is not None:
-            # Figures that no longer have data (a reopened submission) must go, not linger.
-            cursor.execute(STALE_SQL, [plan_id, period_id, cities])
-            # City rows whose figures did not change are left alone: no new row version, no index churn.
-            cursor.execute(_merge_sql(always=False))
-            written = cursor.rowcount
-            cursor.execute("SELECT count(*) FROM rollup_in")
-            recomputed = cursor.fetchone()[0]
-            cursor.execute("TRUNCATE rollup_in")
-            cursor.execute(PROVINCE_FROM_FIGURES_SQL, [plan_id, period_id, list(ctx.cities(province_id))])
-            province_accs: dict[tuple[str, int, str], Acc] = defaultdict(Acc)
-            for basis, indicator_id, span, value, numerator, denominator, done, reported, carried in cursor.fetchall():
-                province_accs[(basis, indicator_id, span)] = Acc(
-                    value=value,
-                    numerator=numerator,
-                    denominator=denominator,
-                    done=int(done or 0),
-                    reported=set(reported),
-                    carried=dict.fromkeys(carried or [], carried_from) if carried_from else {},
-                )
-        else:
-            _none, province_accs = _city_part(ctx=ctx, city_rows=agg_rows, carried_from=carried_from, want_rows=False)
-        pending_rows, body_rows = _slice_read(ctx=ctx, period=period, province_id=province_id, cursor=cursor)
-        province = _province_part(
-            ctx=ctx,
-            period=period,
-            province_id=province_id,
-            province_accs=province_accs,
-            pending_rows=pending_rows,
-            body_rows=body_rows,
-        )
-        lines = _copy_lines(province, plan_id=plan_id, period_id=period_id, now=now.isoformat(), always=True)
-        cursor.cursor.copy_expert("COPY rollup_in FROM STDIN", io.StringIO(lines))
-        cursor.execute("SELECT count(*) FROM rollup_in")
-        figures = cursor.fetchone()[0] + (recomputed if cities is not None else 0)
-        if cities is None:
-            # Figures that no longer have data (a reopened submission) must go, not linger.
-            cursor.execute(STALE_SQL, [plan_id, period_id, [province_id, *ctx.cities(province_id)]])
-            # City rows whose figures did not change are left alone: no new row version, no index churn.
-            cursor.execute(_merge_sql(always=False))
-            written += cursor.rowcount
-        # Province rows are always rewritten: their computed_at is what "as of" on a dashboard says.
-        cursor.execute(_merge_sql(always=True))
-        written += cursor.rowcount
-        cursor.execute("TRUNCATE rollup_in, rollup_agg")
-    return figures, written
+        cursor.execute(_slice_write_sql(), params)
+        figures, changed, _gone = cursor.fetchone()
+    return figures, changed
 
 
 def _slice_write(*, ctx: _Plan, period: Period, province_id: int, cities: list[int] | None = None) -> tuple[int, int]:
