@@ -146,7 +146,8 @@ def main() -> None:
         raise SystemExit(f"BENCH_SCALE must be one of {sorted(SETTINGS)}")
     options = SETTINGS[scale]
     started = time.monotonic()
-    work = ROOT / "var" / "bench" / scale
+    # BENCH_WORK: a folder of one's own when several runs share the checkout (their files would collide).
+    work = Path(os.environ.get("BENCH_WORK", ROOT / "var" / "bench" / scale))
     work.mkdir(parents=True, exist_ok=True)
     env = configure(work)
     log(f"scale {scale}; database {env['DATABASE_URL']}; redis {env['REDIS_URL']}")
