@@ -47,10 +47,12 @@ def verdicts(run: dict[str, Any]) -> list[dict[str, Any]]:
             {"met": b["errors"] == 0, "check": "0 errors", "by": f"{b['errors']} errors"},
         ]
         why = (
-            f"A report is {b['requests'] / b['reports']:.1f} API requests (create, values with If-Match, submit; "
-            f"resends replayed from the idempotency store) against one bare POST; each request authenticates a knox "
-            f"token, resolves the user's scope, validates {b['values_per_report']:.0f} values through the shared "
-            "rules, locks the report row, writes one row and one history row per value and a Transition."
+            f"A report is one POST /api/v1/submissions/report/ (create, values and submit in one transaction; "
+            f"{b['requests'] / b['reports']:.2f} requests per report with the resends, replayed from the idempotency "
+            f"store) against one bare POST; it authenticates a knox token, resolves the user's scope, validates "
+            f"{b['values_per_report']:.0f} values through the shared rules, locks the report row, checks the report "
+            "is complete against last quarter, writes the values and their history rows in one statement each, the "
+            "submission's history rows, two Transitions and the idempotency record."
         )
         out.append(
             {

@@ -145,6 +145,12 @@ def main() -> None:
     if scale not in SETTINGS:
         raise SystemExit(f"BENCH_SCALE must be one of {sorted(SETTINGS)}")
     options = SETTINGS[scale]
+    # BENCH_ONLY=burst,reads (say) runs only those scenarios after the data load, to time one change quickly.
+    only = {name.strip() for name in os.environ.get("BENCH_ONLY", "").split(",") if name.strip()}
+
+    def wanted(name: str) -> bool:
+        return not only or name in only
+
     started = time.monotonic()
     # BENCH_WORK: a folder of one's own when several runs share the checkout (their files would collide).
     work = Path(os.environ.get("BENCH_WORK", ROOT / "var" / "bench" / scale))
@@ -201,9 +207,10 @@ def main() -> None:
     run["data"] = data_summary(plan)
     log(run["data"])
 
-    log("full rebuild: raw SQL, then 1 and 2 worker processes")
-    results["rebuild"] = scenarios.full_rebuild(bench, sample_quarters=options["sample_quarters"])
-    log(f"rebuild: { {k: v for k, v in results['rebuild'].items() if k != 'runs'} }")
+    if wanted("rebuild"):
+        log("full rebuild: raw SQL, then 1 and 2 worker processes")
+        results["rebuild"] = scenarios.full_rebuild(bench, sample_quarters=options["sample_quarters"])
+        log(f"rebuild: { {k: v for k, v in results['rebuild'].items() if k != 'runs'} }")
 
     scenarios.accounts(bench)
     server, port = procs.server_start(env=bench.env, workers=options["server_workers"], log=work / "server.log")
@@ -212,19 +219,23 @@ def main() -> None:
         log(f"server on 127.0.0.1:{port}; quarter-end burst, {len(bench.cities)} cities × {len(bench.burst)} quarters")
         results["burst"] = scenarios.burst(bench)
         log(f"burst: {results['burst']}")
-        results["incremental"] = scenarios.incremental(bench, sample_provinces=options["slices_timed"])
-        log(f"incremental: {results['incremental']}")
-        results["reads"] = scenarios.reads(bench, per_client=options["reads_per_client"])
-        log(f"reads: {results['reads']}")
+        if wanted("incremental"):
+            results["incremental"] = scenarios.incremental(bench, sample_provinces=options["slices_timed"])
+            log(f"incremental: {results['incremental']}")
+        if wanted("reads"):
+            results["reads"] = scenarios.reads(bench, per_client=options["reads_per_client"])
+            log(f"reads: {results['reads']}")
     finally:
         server.stop()
-    log("supervision XLSX")
-    try:
-        results["export"] = scenarios.export(bench)
-    except Exception as exc:
-        results["export"] = {"measured": False, "note": f"not measured: {type(exc).__name__}: {exc}"[:500]}
-    log(f"export: {results['export']}")
-    run["explain"] = scenarios.explain(bench)
+    if wanted("export"):
+        log("supervision XLSX")
+        try:
+            results["export"] = scenarios.export(bench)
+        except Exception as exc:
+            results["export"] = {"measured": False, "note": f"not measured: {type(exc).__name__}: {exc}"[:500]}
+        log(f"export: {results['export']}")
+    if not only:
+        run["explain"] = scenarios.explain(bench)
     run["scenarios"] = results
     run["verdicts"] = verdicts(run)
     # Other work on the machine shares its cores with the run; the load average says how much.

@@ -394,45 +394,26 @@ def _expect(answer: Answer, statuses: tuple[int, ...], what: str) -> None:
 
 
 def _report_through_api(bench: Bench, client: Client, job: dict[str, Any]) -> Outcome:
+    """The portal's documented path for a city's system: the whole report in one POST (create, values,
+    submit), under an Idempotency-Key; a resent request must come back as the first answer, replayed."""
     token = bench.tokens[f"rep:{job['city']}"]
-    base = {"Authorization": f"Token {token}"}
-    key = f"bench-{job['city']}-{job['period']}"
-    elapsed, requests = 0.0, 0
-
-    def send(step: int, method: str, path: str, body: Any, headers: dict[str, str], *, ok: tuple[int, ...]) -> Answer:
-        nonlocal elapsed, requests
-        headers = {**base, **headers, "Idempotency-Key": f"{key}-{step}"}
-        answer = client.request(method, path, body, headers)
-        elapsed += answer.seconds
-        requests += 1
-        _expect(answer, ok, f"step {step}")
-        if job["resend"] == step:
-            again = client.request(method, path, body, headers)
-            elapsed += again.seconds
-            requests += 1
-            _expect(again, (answer.status,), f"resent step {step}")
-            if again.json() != answer.json() or again.headers.get("idempotent-replayed") != "true":
-                raise RuntimeError(f"resent step {step}: not the first answer replayed")
-        return answer
-
-    created = send(
-        1,
-        "POST",
-        "/api/v1/submissions/",
-        {"plan": bench.plan.code, "period": job["period"], "region": job["city"]},
-        {},
-        ok=(200, 201),
-    )
-    submission = created.json()["id"]
-    put = send(
-        2,
-        "PUT",
-        f"/api/v1/submissions/{submission}/values/",
-        {"values": job["values"]},
-        {"If-Match": created.headers["etag"]},
-        ok=(200,),
-    )
-    send(3, "POST", f"/api/v1/submissions/{submission}/submit/", {}, {"If-Match": put.headers["etag"]}, ok=(200,))
+    headers = {"Authorization": f"Token {token}", "Idempotency-Key": f"bench-{job['city']}-{job['period']}"}
+    body = {
+        "plan": bench.plan.code,
+        "period": job["period"],
+        "region": job["city"],
+        "values": job["values"],
+        "submit": True,
+    }
+    answer = client.request("POST", "/api/v1/submissions/report/", body, headers)
+    _expect(answer, (201,), "report")
+    elapsed, requests = answer.seconds, 1
+    if job["resend"]:
+        again = client.request("POST", "/api/v1/submissions/report/", body, headers)
+        elapsed, requests = elapsed + again.seconds, 2
+        _expect(again, (answer.status,), "resent report")
+        if again.json() != answer.json() or again.headers.get("idempotent-replayed") != "true":
+            raise RuntimeError("resent report: not the first answer replayed")
     return Outcome(True, elapsed, requests=requests)
 
 

@@ -52,6 +52,8 @@ from reporting.serializers import (
     PeriodSerializer,
     ReasonedActionSerializer,
     ReasonSerializer,
+    ReportUploadResultSerializer,
+    ReportUploadSerializer,
     SubmissionCreateSerializer,
     SubmissionDetailSerializer,
     SubmissionSerializer,
@@ -62,6 +64,7 @@ from reporting.serializers import (
 from reporting.services import evidence as evidence_services
 from reporting.services import periods as period_services
 from reporting.services import workflow
+from reporting.services.reports import report_upload
 from reporting.services.submissions import submission_create, submission_narratives_put, submission_values_put
 
 EVIDENCE_CONTENT_TYPES = sorted({content_type for content_type, _magic in evidence_services.ALLOWED_TYPES.values()})
@@ -332,6 +335,57 @@ class SubmissionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             body=data.get("body"),
         )
         return self._state(submission, status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+
+    @_submission_schema(
+        "整份报表一次上传：创建（或取得）、写入数值、可选提交 · A whole report in one call: create, values, submit",
+        description=(
+            "供各市系统对接使用：一个请求完成创建、写入数值和（submit=true 时）提交，全部成功或全部不写。"
+            "本次新建的报表无需版本号；已存在的报表须提供 If-Match 或 version（缺少则 428，已过期则 412）。"
+            "数值规则、错误格式与 PUT values/ 相同；提交规则与 submit/ 相同。新建返回 201，已存在返回 200。\n\n"
+            "For a city's system uploading its quarter: one request creates (or gets) the draft, writes the values "
+            "and, with `submit: true`, submits it; all or nothing. A report created by this call needs no version; "
+            "an existing one needs If-Match or `version` (428 without, 412 when stale). Values follow the rules and "
+            "error keys of PUT values/, submitting those of submit/. 201 when created, 200 when it existed."
+        ),
+        parameters=[IF_MATCH, IDEMPOTENCY_KEY],
+        request=ReportUploadSerializer,
+        responses={
+            201: ReportUploadResultSerializer,
+            200: ReportUploadResultSerializer,
+            **errors(400, 401, 403, 404, 409, 412, 415, 422, 428),
+        },
+    )
+    @action(detail=False, methods=["post"])
+    @idempotent
+    def report(self, request: Request) -> Response:
+        data = parsed(ReportUploadSerializer, request)
+        user = actor(request)
+        # Addressed by its natural key, the report answers as its detail URL would: 404 outside the
+        # user's scope, 403 where the user may read it but not write it.
+        probe = Submission(plan=data["plan"], period=data["period"], region=data.get("region"), body=data.get("body"))
+        if (probe.region_id is None) != (probe.body_id is None) and not user.has_perm(
+            "reporting.view_submission", probe
+        ):
+            raise NotFound(_("没有这份报表。"))
+        stated = bool(request.headers.get("If-Match", "").strip()) or data.get("version") is not None
+        version = expected_version(request, data.get("version"), required=False)
+        submission, created, summary = report_upload(
+            user=user,
+            plan=data["plan"],
+            period=data["period"],
+            region=data.get("region"),
+            body=data.get("body"),
+            values=data["values"],
+            submit=data["submit"],
+            expected_version=version,
+            version_stated=stated,
+        )
+        context = {**self.get_serializer_context(), "summary": summary.__dict__}
+        return Response(
+            ReportUploadResultSerializer(submission, context=context).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+            headers=etag(submission.version),
+        )
 
     def retrieve(self, request: Request, id: str | None = None) -> Response:
         submission = self.get_object()

@@ -139,6 +139,18 @@ class ValuesPutSerializer(serializers.Serializer):
     version = VersionField()
 
 
+class ReportUploadSerializer(SubmissionCreateSerializer):
+    """A whole report in one call: the reporter and period as for creating it, its values, and whether to submit."""
+
+    values = ValueItemsField(max_length=2000, help_text=_("要写入的数值；未列出的指标保持不变"))
+    submit = serializers.BooleanField(
+        required=False, default=False, help_text=_("写入后立即提交（先校验完整性）；不完整则整个请求不写入")
+    )
+    version = VersionField(
+        help_text=_("报表已存在时必填（或 If-Match）：读取时的版本号；已过期则 412。本次新建的报表无需填写")
+    )
+
+
 class NarrativesPutSerializer(serializers.Serializer):
     narratives = NarrativeItemsField(max_length=200, help_text=_("各举措的进展情况、存在问题、下步计划"))
     version = VersionField()
@@ -300,6 +312,19 @@ class WriteResultSerializer(serializers.Serializer):
     status = serializers.CharField(source="submission.status")
     version = serializers.IntegerField(source="submission.version")
     summary = WriteSummarySerializer()
+
+
+class ReportUploadResultSerializer(SubmissionSerializer):
+    """The answer to a whole-report upload: the submission as listed, and what the values write changed."""
+
+    summary = serializers.SerializerMethodField()
+
+    class Meta(SubmissionSerializer.Meta):
+        fields = [*SubmissionSerializer.Meta.fields, "summary"]
+
+    @extend_schema_field(WriteSummarySerializer)
+    def get_summary(self, submission: Submission) -> dict[str, int]:
+        return self.context["summary"]
 
 
 class EvidenceWriteResultSerializer(EvidenceSerializer):

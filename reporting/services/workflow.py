@@ -106,6 +106,11 @@ def submission_completeness_errors(*, submission: Submission) -> dict[str, list[
 @transaction.atomic
 def submission_submit(*, submission: Submission, user: User, expected_version: int | None = None) -> Submission:
     submission = submission_lock(submission=submission, expected_version=expected_version)
+    return submission_submit_locked(submission=submission, user=user)
+
+
+def submission_submit_locked(*, submission: Submission, user: User) -> Submission:
+    """The submit step for a submission the caller has locked (and checked the version of) in its transaction."""
     if not user.has_perm("reporting.submit_submission", submission):
         raise PermissionDenied(_("您无权提交该报表。"))
     if submission.status in (S.SUBMITTED, S.CITY_APPROVED, S.CONFIRMED):

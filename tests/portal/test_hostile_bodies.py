@@ -46,6 +46,7 @@ WRITERS: dict[tuple[str, str], list[str]] = {
     ("POST", "/api/v1/security/second-factor-reset/"): ["security_admin"],
     ("POST", "/api/v1/security/unlock/"): ["security_admin"],
     ("POST", "/api/v1/submissions/"): ["nanjing_reporter"],
+    ("POST", "/api/v1/submissions/report/"): ["nanjing_reporter"],
     ("POST", "/api/v1/submissions/{id}/city-approve/"): ["nanjing_reviewer"],
     ("POST", "/api/v1/submissions/{id}/confirm/"): ["coordinator"],
     ("POST", "/api/v1/submissions/{id}/evidence/"): ["nanjing_reporter"],

@@ -332,6 +332,17 @@ def _second_factor_reset(cell: Cell, api: APIClient) -> Any:
     return api.post(f"{API}/security/second-factor-reset/", {"username": "m-locked"}, format="json")
 
 
+def _report(cell: Cell) -> dict:
+    """A whole 2025Q3 report (no submission exists for it yet) of the own or the other city or body."""
+    scope = {"body": cell.scope_code} if cell.scope_field == "bodies" else {"region": cell.scope_code}
+    probe = Submission(
+        plan=cell.world.plan,
+        body=ResponsibleBody.objects.get(code=scope["body"]) if "body" in scope else None,
+        region=Region.objects.get(code=scope["region"]) if "region" in scope else None,
+    )
+    return {"period": "2025Q3", **scope, "values": full_values(probe)}
+
+
 def _export_body(cell: Cell) -> dict:
     return {"period": "2025Q4", "format": "csv", "part": "summary", cell.scope_field: [cell.scope_code]}
 
@@ -384,6 +395,9 @@ API_CALLS: dict[str, Any] = {
         f"{API}/submissions/",
         {"period": "2025Q3", **({"body": c.scope_code} if c.scope_field == "bodies" else {"region": c.scope_code})},
         format="json",
+    ),
+    "POST /api/v1/submissions/report/": lambda c, api: api.post(
+        f"{API}/submissions/report/", _report(c), format="json"
     ),
     "GET /api/v1/submissions/{id}/": lambda c, api: api.get(_sub(c)),
     "POST /api/v1/submissions/{id}/city-approve/": lambda c, api: api.post(_sub(c, "city-approve/"), {}, format="json"),

@@ -108,6 +108,8 @@ MATRIX = {
             "edu_reporter": (403, 403, 200),
         },
     ),
+    # The whole report, addressed by its natural key, answers as its detail URL does (404 outside the scope).
+    "POST submissions/report/": (S.DRAFT, reporter_writes(200)),
     "GET submissions/{id}/": (S.DRAFT, per_target(200)),
     "PUT submissions/{id}/values/": (S.DRAFT, reporter_writes(200)),
     "PUT submissions/{id}/narratives/": (S.DRAFT, reporter_writes(200)),
@@ -171,6 +173,10 @@ def _call(endpoint: str, client: APIClient, submission: Submission, evidence):
         if endpoint == "POST submissions/":
             reporter = {"region": submission.region.code} if submission.region_id else {"body": submission.body.code}
             return client.post(f"{API}/submissions/", {"period": "2025Q4", **reporter}, format="json")
+        if endpoint == "POST submissions/report/":
+            reporter = {"region": submission.region.code} if submission.region_id else {"body": submission.body.code}
+            body = {"period": "2025Q4", **reporter, "values": [one_value(submission)]}
+            return client.post(f"{API}/submissions/report/", body, format="json", **if_match(submission))
         path = path.replace("{code}", "2025Q4")
         body = {"PATCH": {"deadline": "2026-01-20"}, "POST": {"reason": "补报"}}.get(method)
         return getattr(client, method.lower())(f"{API}/{path}", body, format="json")
@@ -192,7 +198,7 @@ def _call(endpoint: str, client: APIClient, submission: Submission, evidence):
 
 
 def _targets_a_submission(endpoint: str) -> bool:
-    return "{id}" in endpoint or endpoint == "POST submissions/"
+    return "{id}" in endpoint or endpoint in ("POST submissions/", "POST submissions/report/")
 
 
 @pytest.mark.parametrize(("endpoint", "row"), MATRIX.items(), ids=list(MATRIX))

@@ -74,3 +74,42 @@ def test_what_is_due_costs_the_same_for_one_and_many_quarters(plan, nanjing_repo
 
     assert small == large
     assert large <= 7
+
+
+def _write_count(user, method, path, body, **headers) -> int:
+    client = APIClient()
+    client.force_authenticate(type(user).objects.get(pk=user.pk))
+    with CaptureQueriesContext(connection) as queries:
+        response = getattr(client, method)(path, body, format="json", **headers)
+    assert response.status_code in (200, 201), response.json()
+    return len(queries)
+
+
+def test_writing_values_costs_the_same_for_5_and_30_values(draft, nanjing_reporter):
+    values = full_values(draft)
+    assert len(values) >= 35
+    small = _write_count(nanjing_reporter, "put", url(draft, "values/"), {"values": values[:5]}, HTTP_IF_MATCH="*")
+    large = _write_count(nanjing_reporter, "put", url(draft, "values/"), {"values": values[5:35]}, HTTP_IF_MATCH="*")
+    # Changing values that exist costs the same as creating them (their history rows are "changed" ones).
+    changed = [{**item, "comment": "核实"} for item in values[:30]]
+    update = _write_count(nanjing_reporter, "put", url(draft, "values/"), {"values": changed}, HTTP_IF_MATCH="*")
+
+    assert draft.values.count() == 35
+    assert small == large == update
+    assert large <= 16
+
+
+def test_a_whole_report_costs_the_same_for_5_and_all_values(plan, period, nanjing, nanjing_reporter, time_machine):
+    time_machine.move_to(date(2026, 1, 5))
+    values = full_values(Submission(plan=plan, region=nanjing))
+    body = {"period": period.code, "region": nanjing.code}
+    small = _write_count(nanjing_reporter, "post", f"{API}/submissions/report/", {**body, "values": values[:5]})
+    Submission.objects.all().delete()
+    large = _write_count(
+        nanjing_reporter, "post", f"{API}/submissions/report/", {**body, "values": values, "submit": True}
+    )
+    Submission.objects.all().delete()
+    unsubmitted = _write_count(nanjing_reporter, "post", f"{API}/submissions/report/", {**body, "values": values})
+
+    assert small == unsubmitted
+    assert large <= 36

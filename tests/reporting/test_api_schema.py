@@ -24,7 +24,7 @@ def operations(django_db_blocker):
 
 
 def test_every_operation_has_a_bilingual_summary_and_errors_in_the_error_shape(operations):
-    assert len(operations) == 22
+    assert len(operations) == 23
     for key, operation in operations.items():
         assert CHINESE.search(operation["summary"]), key
         assert LATIN_WORD.search(operation["summary"]), key
@@ -43,6 +43,9 @@ def test_writes_document_their_conflicts_and_preconditions(operations):
     assert {"200", "400", "401", "403", "404", "409", "412", "428", "422"} <= codes("PUT", values)
     assert {"201", "200", "400", "403", "409"} <= codes("POST", "/api/v1/submissions/")
     assert {"201", "413", "412"} <= codes("POST", "/api/v1/submissions/{id}/evidence/")
+    assert {"201", "200", "400", "403", "404", "409", "412", "422", "428"} <= codes(
+        "POST", "/api/v1/submissions/report/"
+    )
     assert {"409", "412", "403", "404"} <= codes("POST", "/api/v1/submissions/{id}/submit/")
     assert {"429", "400"} <= codes("POST", "/api/v1/auth/token/")
     headers = {p["name"] for p in operations[("PUT", values)]["parameters"] if p["in"] == "header"}

@@ -1,0 +1,61 @@
+"""A whole quarterly report in one call: what a city's system sends when it uploads its quarter.
+
+Get or create the (reporter, period) submission, write its values and, if asked, submit it, in one
+transaction under the submission's row lock: the same rules as the three separate steps (create, values
+with If-Match, submit), and all or nothing: a refused value or an incomplete report leaves no trace, not
+even the draft this call would have created."""
+
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db import transaction
+from django.utils.translation import gettext as _
+
+from common.errors import ApplicationError
+from measures.models import Plan, Region, ResponsibleBody
+from reporting.models import Period, Submission
+from reporting.services.submissions import (
+    WriteSummary,
+    ensure_editable,
+    submission_create,
+    submission_lock,
+    values_write_locked,
+)
+from reporting.services.workflow import submission_submit_locked
+
+
+@transaction.atomic
+def report_upload(
+    *,
+    user: User,
+    plan: Plan,
+    period: Period,
+    values: Any,
+    region: Region | None = None,
+    body: ResponsibleBody | None = None,
+    submit: bool = False,
+    expected_version: int | None = None,
+    version_stated: bool = False,
+) -> tuple[Submission, bool, WriteSummary]:
+    """Returns the submission, whether this call created it, and what the values write changed.
+
+    A report that already existed is overwritten only by a caller who says which version it read
+    (`expected_version`, or `version_stated` with None for "any version"): otherwise 428, and a stale
+    version 412, as for `submission_values_put`. A report created by this call needs no version."""
+    submission, created = submission_create(user=user, plan=plan, period=period, region=region, body=body)
+    if not created and not version_stated:
+        raise ApplicationError(
+            _(
+                "该报表已存在（版本 %(version)s）：请在 If-Match 请求头或 version 字段中提供读取时的版本号，"
+                "以免覆盖他人的修改。"
+            )
+            % {"version": submission.version},
+            errors={"version": [_("缺少版本号（If-Match 或 version）。")]},
+            status_code=428,
+        )
+    submission = submission_lock(submission=submission, expected_version=expected_version)
+    ensure_editable(submission=submission, user=user)
+    summary = values_write_locked(submission=submission, user=user, values=values)
+    if submit:
+        submission = submission_submit_locked(submission=submission, user=user)
+    return submission, created, summary
