@@ -800,24 +800,17 @@ keys AS (
     CROSS JOIN (VALUES ('quarter'), ('ytd')) sp (span)
 ),
 grid AS (
-    SELECT k.basis, k.indicator_id, k.span, SUM(cf.value) AS v, SUM(cf.numerator) AS n,
-           SUM(cf.denominator) AS d, SUM(cf.done_count) AS k, COUNT(cf.region_id) AS reported,
-           COUNT(*) FILTER (WHERE cf.carried_here) AS carried,
-           array_agg(c.city_id) FILTER (WHERE cf.region_id IS NOT NULL) AS ids,
-           jsonb_agg(c.code ORDER BY c.code COLLATE "C")
-               FILTER (WHERE cf.region_id IS NOT NULL AND NOT cf.carried_here) AS reported_codes,
-           jsonb_object_agg(c.code, %(carried_from)s::text) FILTER (WHERE cf.carried_here) AS carried_codes,
-           -- A carried city is listed as pending too when its new submission is waiting for review.
-           jsonb_agg(c.code ORDER BY c.code COLLATE "C")
-               FILTER (WHERE p.city_id IS NOT NULL AND (cf.region_id IS NULL OR cf.carried_here)) AS pending_codes,
-           jsonb_agg(c.code ORDER BY c.code COLLATE "C")
-               FILTER (WHERE cf.region_id IS NULL AND p.city_id IS NULL) AS missing_codes
-    FROM keys k
-    CROSS JOIN city c
-    LEFT JOIN cityfig cf
-      ON cf.basis = k.basis AND cf.indicator_id = k.indicator_id AND cf.span = k.span AND cf.region_id = c.city_id
-    LEFT JOIN pend p ON p.basis = k.basis AND p.city_id = c.city_id
-    GROUP BY k.basis, k.indicator_id, k.span
+    SELECT cf.basis, cf.indicator_id, cf.span, SUM(cf.value) AS v, SUM(cf.numerator) AS n,
+           SUM(cf.denominator) AS d, SUM(cf.done_count) AS k, COUNT(*) AS reported,
+           COUNT(*) FILTER (WHERE cf.carried_here) AS carried, array_agg(cf.region_id) AS ids,
+           array_agg(c.code) AS codes, array_agg(c.code) FILTER (WHERE NOT cf.carried_here) AS fresh_codes,
+           jsonb_object_agg(c.code, %(carried_from)s::text) FILTER (WHERE cf.carried_here) AS carried_codes
+    FROM cityfig cf
+    JOIN city c ON c.city_id = cf.region_id
+    GROUP BY cf.basis, cf.indicator_id, cf.span
+),
+waiting AS (
+    SELECT p.basis, array_agg(c.code) AS codes FROM pend p JOIN city c ON c.city_id = p.city_id GROUP BY p.basis
 ),
 body AS (
     SELECT bb.basis, dv.indicator_id, sp.span, SUM(dv.value) AS v, SUM(dv.numerator) AS n,
@@ -848,13 +841,21 @@ prov AS (
                                  FROM (SELECT DISTINCT unnest(t.ids) AS x) u))
                 ELSE jsonb_build_object(
                     'expected', %(city_count)s, 'kind', 'city',
-                    'reported', COALESCE(g.reported_codes, '[]'::jsonb),
+                    'reported', COALESCE(
+                        (SELECT jsonb_agg(x ORDER BY x COLLATE "C") FROM unnest(g.fresh_codes) x), '[]'::jsonb),
                     'carried', COALESCE(g.carried_codes, '{{}}'::jsonb),
-                    'pending', COALESCE(g.pending_codes, '[]'::jsonb),
-                    'missing', COALESCE(g.missing_codes, '[]'::jsonb)) END AS coverage
+                    -- A carried city is listed as pending too when its new submission is waiting for review.
+                    'pending', COALESCE(
+                        (SELECT jsonb_agg(x ORDER BY x COLLATE "C") FROM unnest(w.codes) x
+                         WHERE NOT x = ANY(COALESCE(g.fresh_codes, '{{}}'::text[]))), '[]'::jsonb),
+                    'missing', COALESCE(
+                        (SELECT jsonb_agg(x ORDER BY x COLLATE "C") FROM unnest(%(city_codes)s::text[]) x
+                         WHERE NOT x = ANY(COALESCE(g.codes, '{{}}'::text[]))
+                           AND NOT x = ANY(COALESCE(w.codes, '{{}}'::text[]))), '[]'::jsonb)) END AS coverage
     FROM keys k
     JOIN ind i ON i.indicator_id = k.indicator_id
     LEFT JOIN grid g ON g.basis = k.basis AND g.indicator_id = k.indicator_id AND g.span = k.span
+    LEFT JOIN waiting w ON w.basis = k.basis
     LEFT JOIN body bo ON bo.basis = k.basis AND bo.indicator_id = k.indicator_id AND bo.span = k.span
     CROSS JOIN LATERAL (SELECT
         COALESCE(g.v + bo.v, g.v, bo.v) AS v, COALESCE(g.n + bo.n, g.n, bo.n) AS n,
