@@ -769,14 +769,15 @@ def time_today():
 
 
 def explain(bench: Bench) -> dict[str, str]:
-    from reporting.services.rollups import _Plan, _year_periods, slice_sql
+    from reporting.services.rollups import _Plan, _year_periods, slice_sql, slice_write_statement
 
     period = Period.objects.get(year=bench.burst[-1][0], quarter=bench.burst[-1][1])
     province = bench.province
     before, ytd = _year_periods(period)
+    ctx = _Plan(bench.plan)
     queries = {
-        "rollup slice (one province, one quarter)": (
-            slice_sql(ctx=_Plan(bench.plan), province_id=province.pk, period=period, before=before, ytd=ytd),
+        "rollup slice (one province, one quarter; the portable path's sums)": (
+            slice_sql(ctx=ctx, province_id=province.pk, period=period, before=before, ytd=ytd),
             None,
         ),
         "figures of a province for a quarter (API figures, overview)": (
@@ -812,4 +813,14 @@ def explain(bench: Bench) -> dict[str, str]:
                 continue
             cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
             out[name] = "\n".join(row[0] for row in cursor.fetchall())
+    # What a rollup runs on PostgreSQL: the slice computed and written by one statement. ANALYZE runs it, so
+    # in a transaction that is rolled back, with the rollup's own settings.
+    sql, params = slice_write_statement(ctx=ctx, period=period, province_id=province.pk)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL work_mem = '64MB'; SET LOCAL random_page_cost = 1.1")
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+        out["rollup slice computed and written (PostgreSQL, one statement)"] = "\n".join(
+            row[0] for row in cursor.fetchall()
+        )
+        transaction.set_rollback(True)
     return out

@@ -937,13 +937,12 @@ def _slice_write_sql() -> str:
     )
 
 
-def _slice_write_pg(
+def slice_write_statement(
     *, ctx: _Plan, period: Period, province_id: int, cities: list[int] | None = None
-) -> tuple[int, int]:
-    """The set-based path: the whole slice, cities and province, computed and merged by one statement.
-
-    With `cities` (an incremental run), only those cities' figures are recomputed from values, and the
-    province's are summed from the stored figures of all its cities, the recomputed ones included."""
+) -> tuple[str, dict[str, Any]]:
+    """PostgreSQL's statement that computes and writes one slice, with its parameters (the benchmark
+    explains it). With `cities` (an incremental run), only those cities' figures are recomputed from values,
+    and the province's are summed from the stored figures of all its cities, the recomputed ones included."""
     before, ytd = _year_periods(period)
     all_cities = ctx.cities(province_id)
     reporters = ctx.reporters(province_id)
@@ -980,8 +979,16 @@ def _slice_write_pg(
         "regions": [province_id, *all_cities],
         "written": [province_id, *(all_cities if cities is None else cities)],
     }
+    return _slice_write_sql(), params
+
+
+def _slice_write_pg(
+    *, ctx: _Plan, period: Period, province_id: int, cities: list[int] | None = None
+) -> tuple[int, int]:
+    """The set-based path: the whole slice, cities and province, computed and merged by one statement."""
+    sql, params = slice_write_statement(ctx=ctx, period=period, province_id=province_id, cities=cities)
     with connection.cursor() as cursor:
-        cursor.execute(_slice_write_sql(), params)
+        cursor.execute(sql, params)
         figures, changed, _gone = cursor.fetchone()
     return figures, changed
 
