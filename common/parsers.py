@@ -31,6 +31,14 @@ def _refuse_constant(name: str) -> Any:
     raise _RefusedConstant(name)
 
 
+def _declared_length(request: Any) -> int:
+    """The body's length as the client declared it (0 when absent or not a number)."""
+    try:
+        return int(getattr(request, "META", {}).get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
 def _too_big(limit: int) -> ApplicationError:
     return ApplicationError(
         _("请求体过大，上限为 %(size)s。") % {"size": _size_text(limit)},
@@ -63,12 +71,7 @@ def _read_bounded(stream: IO[bytes], parser_context: dict[str, Any] | None) -> b
     request = (parser_context or {}).get("request")
     if limit is None:
         return stream.read()
-    meta = getattr(request, "META", {})
-    try:
-        declared = int(meta.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        declared = 0
-    if declared > limit:
+    if _declared_length(request) > limit:
         raise _too_big(limit)
     data = stream.read(limit + 1)
     if len(data) > limit:
@@ -147,12 +150,7 @@ class StrictMultiPartParser(parsers.MultiPartParser):
 
     def parse(self, stream: IO[bytes], media_type: str | None = None, parser_context: Any = None) -> Any:
         limit = settings.EVIDENCE_MAX_BYTES + (settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0)
-        meta = getattr((parser_context or {}).get("request"), "META", {})
-        try:
-            declared = int(meta.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            declared = 0
-        if declared > limit:
+        if _declared_length((parser_context or {}).get("request")) > limit:
             raise _too_big(limit)
         return super().parse(stream, media_type, parser_context)
 

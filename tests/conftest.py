@@ -226,6 +226,31 @@ def _worker_env():
     }
 
 
+def worker_argv(hostname):
+    """The command line of one real `celery worker` process: one prefork child, nothing chatty."""
+    import sys
+
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "portal",
+        "worker",
+        "--loglevel",
+        "WARNING",
+        "--concurrency",
+        "1",
+        "--pool",
+        "prefork",
+        "--without-gossip",
+        "--without-mingle",
+        "--without-heartbeat",
+        "--hostname",
+        hostname,
+    ]
+
+
 class Worker:
     """A real `celery worker` process on the Redis broker, pointed at the test database."""
 
@@ -238,29 +263,10 @@ class Worker:
 
     def start(self):
         import subprocess
-        import sys
         from pathlib import Path
 
         self.process = subprocess.Popen(  # noqa: S603 - fixed argv, our own interpreter
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "portal",
-                "worker",
-                "--loglevel",
-                "WARNING",
-                "--concurrency",
-                "1",
-                "--pool",
-                "prefork",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "--hostname",
-                self.hostname,
-            ],
+            worker_argv(self.hostname),
             env=_worker_env(),
             cwd=Path(__file__).resolve().parent.parent,
         )

@@ -22,6 +22,7 @@ from reporting.models import DataValue, Figure, RollupRequest, Submission
 from reporting.services import rollups, workflow
 from reporting.services.periods import period_ensure
 from reporting.services.submissions import submission_create, submission_values_put
+from tests.conftest import worker_argv
 from tests.reporting.conftest import full_values
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,25 +91,7 @@ def _private_app(redis_url: str):
 
 def _start_worker(redis_url: str, hostname: str) -> subprocess.Popen:
     process = subprocess.Popen(  # noqa: S603 - fixed argv, our own interpreter
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "portal",
-            "worker",
-            "--loglevel",
-            "WARNING",
-            "--concurrency",
-            "1",
-            "--pool",
-            "prefork",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-            "--hostname",
-            hostname,
-        ],
+        worker_argv(hostname),
         env=_worker_env(redis_url),
         cwd=ROOT,
     )
