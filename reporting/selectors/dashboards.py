@@ -14,7 +14,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Q
+from django.db.models import Q, Subquery
 from django.utils import timezone
 
 from indicators.models import Indicator, Target
@@ -30,7 +30,7 @@ from reporting.selectors.progress import (
     plan_status,
     target_progress,
 )
-from reporting.services.rollups import plan_province
+from reporting.services.rollups import plan_province, plan_province_candidates
 from reporting.status import Judgement, Status, judge, judge_milestone, worst
 
 DONE_STATUSES = ("submitted", "city_approved", "confirmed")
@@ -321,10 +321,15 @@ def completeness_grid(
     """Reporters (13 cities, then the reporting bodies) × periods: on time, late, returned, draft,
     missing, or not yet due. Four queries."""
     day = today or timezone.localdate()
-    cities = list(Region.objects.filter(level=Region.Level.CITY).order_by("sort_order", "code"))
+    # The home province's cities only: with other provinces' data in the database (national scale), their
+    # cities are not this plan's reporters, and their reports would cost the page for nothing.
+    home = Subquery(plan_province_candidates(plan).values("pk")[:1])
+    cities = list(Region.objects.filter(level=Region.Level.CITY, parent=home).order_by("sort_order", "code"))
     bodies = reporting_bodies(plan=plan)
     found: dict[tuple[str, int | None, int], Submission] = {}
-    for each in Submission.objects.filter(plan=plan, period__in=periods).only(
+    reports = Submission.objects.filter(plan=plan, period__in=periods)
+    reports = reports.filter(Q(region__in=[c.pk for c in cities]) | Q(region__isnull=True))
+    for each in reports.only(
         "public_id", "plan_id", "period_id", "region_id", "body_id", "status", "is_late", "submitted_at"
     ):
         kind, key = ("r", each.region_id) if each.region_id else ("b", each.body_id)

@@ -47,7 +47,7 @@ from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import DateTimeField, Exists, ExpressionWrapper, OuterRef, Q
+from django.db.models import DateTimeField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
 from django.db.models.functions import Now
 from django.utils import timezone
 
@@ -132,10 +132,17 @@ def _figure_value(indicator: Indicator, acc: Acc) -> Decimal | None:
     return acc.value
 
 
+def plan_province_candidates(plan: Plan) -> QuerySet[Region]:
+    """Provinces with cities, in region order: the first is the plan's home province. A queryset, so that
+    a selector can use it as a subquery instead of paying a query for it."""
+    cities = Region.objects.filter(parent=OuterRef("pk"), level=Region.Level.CITY)
+    return Region.objects.filter(level=Region.Level.PROVINCE).filter(Exists(cities))
+
+
 def plan_province(plan: Plan) -> Region | None:
     """The plan's home province: the root of its region tree, whose figures the dashboards show and
     to which the provincial bodies' values belong."""
-    return Region.objects.filter(level=Region.Level.PROVINCE, children__level=Region.Level.CITY).distinct().first()
+    return plan_province_candidates(plan).first()
 
 
 def plan_provinces(*, plan: Plan, period: Period | None = None) -> list[Region]:

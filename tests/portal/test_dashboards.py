@@ -457,3 +457,20 @@ def test_navigation_leads_signed_in_users_to_the_dashboards(client, plan, coordi
     login(client, coordinator)
     assert '<a href="/dashboard/">进展看板</a>' in client.get("/").content.decode()
     assert '<a href="/dashboard/" aria-current="page">进展看板</a>' in client.get(OVERVIEW).content.decode()
+
+
+def test_completeness_counts_only_the_home_provinces_cities(client, quarter, coordinator, cities, q4):
+    # National-scale data puts other provinces' cities in the same table: they are not this plan's reporters.
+    zhejiang = Region.objects.create(
+        code="330000", name="浙江省", name_en="Zhejiang", level="province", division_year=2021, sort_order=99
+    )
+    Region.objects.create(
+        code="330100", name="杭州市", name_en="Hangzhou", level="city", parent=zhejiang, division_year=2021
+    )
+    login(client, coordinator)
+
+    grid = client.get(COMPLETENESS).context["grid"]
+
+    names = [str(r.reporter) for r in grid.rows]
+    assert "杭州市" not in names
+    assert names[:13] == [c.name for c in cities]
