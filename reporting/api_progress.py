@@ -92,8 +92,9 @@ class FigureViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     queryset = Figure.objects.none()
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        """The rows come from the read cache, keyed by the figures' version, who may see which figures, and
-        every filter; only the page is cut here, so `limit` and `offset` share one entry."""
+        """One page from the read cache, keyed by the figures' version, who may see which figures, every
+        filter and the page asked for. The page is cut in the database: a period holds every province's
+        figures at national scale, and a miss must not serialise them all."""
         plan, period, data = _plan(request), _period(request), self._filters()
         key = read_key(
             "figures",
@@ -101,11 +102,19 @@ class FigureViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             period.pk,
             figures_visibility(user=request.user),
             sorted(data.items()),
+            request.get_host(),
+            request.query_params.get("limit"),
+            request.query_params.get("offset"),
             read_version(plan_id=plan.pk),
         )
-        rows = read_cached(key, lambda: self.get_serializer(self._rows(plan, period, data), many=True).data)
+        return Response(read_cached(key, lambda: self._page(plan, period, data)))
+
+    def _page(self, plan: Plan, period: Period, data: dict[str, Any]) -> Any:
+        rows = self._rows(plan, period, data)
         page = self.paginate_queryset(rows)
-        return self.get_paginated_response(page) if page is not None else Response(rows)
+        if page is None:
+            return self.get_serializer(rows, many=True).data
+        return self.get_paginated_response(self.get_serializer(page, many=True).data).data
 
     def _filters(self) -> dict[str, Any]:
         filters = FigureFilterSerializer(data=self.request.query_params)

@@ -3,6 +3,8 @@
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from measures.models import Region
 from reporting.models import DataValue, Notification, Submission
@@ -66,6 +68,32 @@ def test_figure_list_queries_do_not_grow(rolled, client_for, coordinator, django
     with django_assert_max_num_queries(8):
         response = client.get("/api/v1/figures/", {"period": "2025Q4", "limit": 500})
     assert response.json()["count"] > 100
+
+
+def test_figure_pages_are_cut_in_the_database_and_cached_apart(rolled, client_for, coordinator):
+    client = client_for(coordinator)
+
+    def page(**params):
+        return client.get("/api/v1/figures/", {"period": "2025Q4", **params}).json()
+
+    whole = page(limit=1000)
+    first, second = page(limit=50), page(limit=50, offset=50)
+    again = page(limit=50, offset=50)
+
+    ids = [(r["indicator"], r["region"], r["span"]) for r in whole["results"]]
+    assert first["count"] == second["count"] == whole["count"] == len(ids) > 100
+    assert [(r["indicator"], r["region"], r["span"]) for r in first["results"]] == ids[:50]
+    assert [(r["indicator"], r["region"], r["span"]) for r in second["results"]] == ids[50:100]
+    assert again == second
+    assert "limit=50&offset=50" in first["next"]
+    assert second["previous"] is not None
+
+    # A page not asked for before reads only its own rows: at national scale a period holds every province.
+    with CaptureQueriesContext(connection) as queries:
+        assert len(page(limit=40, offset=10)["results"]) == 40
+    reads = [q["sql"] for q in queries.captured_queries if 'FROM "reporting_figure"' in q["sql"]]
+    assert any("LIMIT 40 OFFSET 10" in sql for sql in reads)
+    assert all("LIMIT" in sql or "COUNT(" in sql for sql in reads)
 
 
 def test_status_grid_has_every_measure(rolled, client_for, auditor):
