@@ -32,5 +32,8 @@ app.conf.beat_schedule = {
     # Mail out in-app notices every five minutes; each notice is mailed once.
     "email-pending": {"task": "reporting.tasks.email_pending_task", "schedule": crontab(minute="*/5")},
     # Stored answers to Idempotency-Key requests older than a week: no client retries that late.
+    # Every ten minutes: export jobs whose task was never sent or was lost are sent again; jobs whose worker
+    # died are marked failed with a reason, so nobody waits on "生成中" for ever.
+    "export-sweep": {"task": "reporting.tasks.export_sweep_task", "schedule": crontab(minute="*/10")},
     "idempotency-purge": {"task": "reporting.tasks.idempotency_purge_task", "schedule": crontab(hour=4, minute=0)},
 }

@@ -328,5 +328,10 @@ STATUS_AT_RISK_SLACK = env.float("STATUS_AT_RISK_SLACK", default=0.20)
 # Supervision reports up to this many figure rows are built during the request; larger ones (and every
 # PDF) go to a Celery job the user follows.
 EXPORT_INLINE_MAX_ROWS = env.int("EXPORT_INLINE_MAX_ROWS", default=3000)
+# The export sweep (beat, every ten minutes): a queued job not taken this long is sent again; one running
+# longer than the export task's hard limit (30 min) plus a margin, or queued for a day, is failed with a reason.
+EXPORT_RESEND_AFTER_SECONDS = env.int("EXPORT_RESEND_AFTER_SECONDS", default=600)
+EXPORT_STALE_AFTER_SECONDS = env.int("EXPORT_STALE_AFTER_SECONDS", default=2100)
+EXPORT_GIVE_UP_AFTER_SECONDS = env.int("EXPORT_GIVE_UP_AFTER_SECONDS", default=86400)
 # Reminders: this many days before a deadline, reporters with nothing submitted are reminded.
 REMINDER_DAYS_BEFORE = env.int("REMINDER_DAYS_BEFORE", default=3)

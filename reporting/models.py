@@ -553,6 +553,8 @@ class ExportJob(models.Model):
     attempts = models.PositiveSmallIntegerField(_("尝试次数"), default=0)
     error = models.TextField(_("错误信息"), blank=True)
     created_at = models.DateTimeField(_("创建时间"), auto_now_add=True)
+    # When a worker was last asked to build it; empty while the broker could not take the task.
+    sent_at = models.DateTimeField(_("派发时间"), null=True, blank=True)
     started_at = models.DateTimeField(_("开始时间"), null=True, blank=True)
     finished_at = models.DateTimeField(_("完成时间"), null=True, blank=True)
 

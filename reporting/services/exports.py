@@ -37,6 +37,7 @@ from reporting.selectors.exports import (
     report_scope_resolve,
     snapshots_visible,
 )
+from reporting.services.broker import task_send
 
 logger = logging.getLogger(__name__)
 
@@ -194,11 +195,19 @@ def _is_large(job: ExportJob) -> bool:
     return rows > limit
 
 
-def _enqueue(job_id: int) -> None:
+def export_job_send(job_id: int) -> bool:
+    """Ask a worker to build a queued job; a refused send (Redis down) leaves it for `export_jobs_sweep`."""
     from reporting.tasks import export_job_task
 
+    if not task_send(export_job_task, job_id):
+        return False
+    ExportJob.objects.filter(pk=job_id, status=ExportJob.Status.QUEUED).update(sent_at=timezone.now())
+    return True
+
+
+def _enqueue(job_id: int) -> None:
     # After commit: a worker must find the row, and a rolled-back request must start nothing.
-    transaction.on_commit(lambda: export_job_task.delay(job_id))
+    transaction.on_commit(lambda: export_job_send(job_id))
 
 
 def _scope_of(job: ExportJob) -> tuple[ReportScope, Audience]:

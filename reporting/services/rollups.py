@@ -55,6 +55,7 @@ from indicators.models import Indicator
 from measures.models import Plan, Region
 from reporting.models import Figure, Period, RollupRequest, Submission
 from reporting.read_cache import figures_version_bump
+from reporting.services.broker import task_send
 
 logger = logging.getLogger(__name__)
 
@@ -1154,26 +1155,7 @@ def _send(*, plan_id: int, period_id: int, province_id: int | None) -> bool:
     rows stay either way: the beat dispatcher sends what is not done in time."""
     from reporting.tasks import rollup_period_task
 
-    try:
-        # One connection attempt, no publish retries: the shared producer pool would retry the connection
-        # for 6 s and an approval must not wait on a broker that is down; the dispatcher retries. No
-        # result either: nobody reads it (the outbox is the state), and subscribing to it would make the
-        # sender reconnect to a Redis that is down for 20 seconds before giving up.
-        with rollup_period_task.app.connection_for_write() as conn:
-            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=2)
-            rollup_period_task.apply_async(
-                (plan_id, period_id, province_id, True), connection=conn, retry=False, ignore_result=True
-            )
-    except Exception:
-        logger.warning(
-            "rollup task for plan %s period %s province %s not sent; the outbox keeps it for the dispatcher",
-            plan_id,
-            period_id,
-            province_id,
-            exc_info=True,
-        )
-        return False
-    return True
+    return task_send(rollup_period_task, plan_id, period_id, province_id, True)
 
 
 def _undispatch(ids: list[int]) -> None:
