@@ -21,6 +21,17 @@ class Plan(models.Model):
     start_year = models.PositiveSmallIntegerField(_("起始年度"))
     end_year = models.PositiveSmallIntegerField(_("截止年度"))
     source_sha256 = models.CharField(_("原文 SHA-256"), max_length=64, blank=True)
+    # The province whose plan this is (plan.yaml's regions_root): its figures are the plan's figures, its
+    # cities the plan's reporters, and the provincial bodies' values belong to it. Stated, never inferred,
+    # so that loading other provinces' regions (the national scale) cannot move it.
+    home_region = models.ForeignKey(
+        "measures.Region",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("方案所属省份"),
+    )
 
     history = HistoricalRecords()
 

@@ -275,6 +275,8 @@ class PlanSource:
     measures: tuple[MeasureData, ...]
     bodies: tuple[BodyData, ...]
     regions: tuple[RegionData, ...]
+    # plan.yaml's regions_root: the code of the plan's own province.
+    regions_root: str | None = None
     # The raw indicator file, checked by the indicators app against this source.
     indicators: list[dict[str, Any]] = field(default_factory=list)
     indicators_file: str = ""
@@ -419,6 +421,7 @@ def plan_source_read(*, directory: str | Path) -> PlanSource:
         measures=measures,
         bodies=bodies,
         regions=regions,
+        regions_root=str(plan_yaml["regions_root"]) if plan_yaml.get("regions_root") else None,
         indicators=indicators,
         indicators_file=files["indicators"],
     )
@@ -617,8 +620,11 @@ def regions_read(directory: Path, name: str | None, root: str | None, problems: 
     walk(mappings(data, "regions", label, problems), None)
     for code in duplicates([region.code for region in regions]):
         problems.add(label, f"region code {code} is listed twice")
-    if root and root not in {region.code for region in regions}:
+    levels = {region.code: region.level for region in regions}
+    if root and root not in levels:
         problems.add("plan.yaml", f"regions_root {root} is not in {label}")
+    elif root and levels[root] != "province":
+        problems.add("plan.yaml", f"regions_root {root} must be a province (the plan's own), not a {levels[root]}")
     return tuple(regions)
 
 

@@ -129,11 +129,12 @@ def plan_load(*, source: PlanSource, report: LoadReport | None = None) -> tuple[
 
     bodies = bodies_sync(source=source, report=report, reason=reason)
     regions_sync(source=source, report=report, reason=reason)
+    home = Region.objects.get(code=source.regions_root).pk if source.regions_root else None
 
     plan = rows_sync(
         model=Plan,
         existing=by_key(Plan.objects.filter(code=source.plan["code"]), lambda p: p.code),
-        wanted={source.plan["code"]: dict(source.plan)},
+        wanted={source.plan["code"]: {**source.plan, "home_region_id": home}},
         counts=report["plans"],
         reason=reason,
         label=lambda code: f"plan {code}",

@@ -134,8 +134,11 @@ def _figure_value(indicator: Indicator, acc: Acc) -> Decimal | None:
 
 
 def plan_province_candidates(plan: Plan) -> QuerySet[Region]:
-    """Provinces with cities, in region order: the first is the plan's home province. A queryset, so that
-    a selector can use it as a subquery instead of paying a query for it."""
+    """The plan's home province as a queryset, so that a selector can use it as a subquery instead of paying
+    a query for it: the province the plan names (`Plan.home_region`, from plan.yaml's regions_root). A plan
+    loaded without one falls back to the first province with cities, in region order."""
+    if plan.home_region_id is not None:
+        return Region.objects.filter(pk=plan.home_region_id)
     cities = Region.objects.filter(parent=OuterRef("pk"), level=Region.Level.CITY)
     return Region.objects.filter(level=Region.Level.PROVINCE).filter(Exists(cities))
 

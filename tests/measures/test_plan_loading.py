@@ -476,3 +476,40 @@ def test_a_second_plan_loads_beside_jiangsu_without_disturbing_it(plan):
     assert Region.objects.count() == 109 + 3
     assert Plan.objects.get(code="js-2018-28").measures.count() == 23
     assert Indicator.objects.filter(plan__code="js-2018-28").count() == len(before["ids"]["Indicator"])
+
+
+def test_the_plan_names_its_own_province_and_regions_loaded_later_cannot_move_it(plan):
+    from reporting.services.rollups import plan_province
+
+    jiangsu = Region.objects.get(code="320000")
+    assert plan.home_region == jiangsu
+    # Another province with cities, sorted before Jiangsu by its code (as the national scale's may be): the
+    # plan's figures, reporters and bodies still belong to Jiangsu.
+    other = Region.objects.create(
+        code="110000", name="北京市", name_en="Beijing", level="province", sort_order=0, division_year=2021
+    )
+    Region.objects.create(
+        code="110100",
+        name="北京市辖区",
+        name_en="Beijing",
+        level="city",
+        parent=other,
+        sort_order=0,
+        division_year=2021,
+    )
+    assert plan_province(Plan.objects.get(pk=plan.pk)) == jiangsu
+
+    load(SECOND_PLAN_DIR)
+    assert Plan.objects.get(code="test-cn-2017-14").home_region.code == "330000"
+    assert Plan.objects.get(pk=plan.pk).home_region == jiangsu
+
+
+def test_a_regions_root_that_is_not_a_province_is_refused(db, tmp_path):
+    directory = fixture_copy(tmp_path)
+    edit(directory / "plan.yaml", 'regions_root: "320000"', 'regions_root: "320100"')
+
+    with pytest.raises(CommandError) as error:
+        load(directory)
+
+    assert "plan.yaml: regions_root 320100 must be a province (the plan's own), not a city" in str(error.value)
+    assert Plan.objects.count() == 0
