@@ -8,7 +8,7 @@ make a loosened production setting fail the deployment instead of going unnotice
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.checks import Error, Tags, Warning, register
@@ -126,14 +126,15 @@ def _password_errors() -> list[Error]:
     errors = []
     if not settings.PASSWORD_HASHERS or not settings.PASSWORD_HASHERS[0].endswith("Argon2PasswordHasher"):
         errors.append(Error("Passwords are not hashed with Argon2 first.", id="portal.E006"))
+    validators = cast(list[dict[str, Any]], settings.AUTH_PASSWORD_VALIDATORS)
     lengths = [
         (validator.get("OPTIONS") or {}).get("min_length", 8)
-        for validator in settings.AUTH_PASSWORD_VALIDATORS
+        for validator in validators
         if validator["NAME"].endswith("MinimumLengthValidator")
     ]
     if not lengths or max(lengths) < MIN_PASSWORD_LENGTH:
         errors.append(Error(f"Passwords may be shorter than {MIN_PASSWORD_LENGTH} characters.", id="portal.E006"))
-    if not any(v["NAME"].endswith("CommonPasswordValidator") for v in settings.AUTH_PASSWORD_VALIDATORS):
+    if not any(v["NAME"].endswith("CommonPasswordValidator") for v in validators):
         errors.append(Error("Common passwords are not refused.", id="portal.E006"))
     return errors
 

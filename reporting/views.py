@@ -13,7 +13,6 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Q
@@ -26,6 +25,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from common.errors import ApplicationError
+from common.requests import AuthenticatedRequest
 from indicators.models import Indicator
 from measures.models import Measure, Plan, Region, ResponsibleBody
 from portal.accounts.models import Role
@@ -63,12 +63,6 @@ from reporting.services.xlsx import XLSX_CONTENT_TYPE, submission_template_build
 S = Submission.Status
 RECENT_PERIODS = 4
 QUEUE_PAGE_SIZE = 50
-
-
-class AuthenticatedRequest(HttpRequest):
-    """What `login_required` guarantees to every view here."""
-
-    user: User
 
 
 def _submissions(request: HttpRequest):

@@ -9,15 +9,15 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from common.requests import AuthenticatedRequest
 from measures.models import Region, ResponsibleBody
 from reporting.exports.parts import PARTS
 from reporting.exports.render import CONTENT_TYPES, download_name, file_extension
@@ -34,10 +34,6 @@ from reporting.selectors.exports import (
 from reporting.services.exports import export_download_log, export_file_path, export_job_create
 
 LOG_PAGE_SIZE = 50
-
-
-class AuthenticatedRequest(HttpRequest):
-    user: User
 
 
 def _numbers(text: str) -> list[str]:

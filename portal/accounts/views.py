@@ -18,6 +18,7 @@ from django.views.decorators.http import require_http_methods
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp import login as otp_login
 
+from common.requests import AuthenticatedRequest
 from portal.accounts.forms import SecondFactorForm
 from portal.accounts.models import SecurityEvent
 from portal.accounts.security import security_event_record
@@ -79,7 +80,7 @@ def _code_refused(request: HttpRequest, form: SecondFactorForm) -> None:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def second_factor_verify(request: HttpRequest) -> HttpResponse:
+def second_factor_verify(request: AuthenticatedRequest) -> HttpResponse:
     user = request.user
     if not second_factor_enrolled(user=user):
         return redirect(_with_next("second_factor_setup", request))
@@ -106,7 +107,7 @@ def _qr_svg(data: str) -> str:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def second_factor_setup(request: HttpRequest) -> HttpResponse:
+def second_factor_setup(request: AuthenticatedRequest) -> HttpResponse:
     user = request.user
     if not second_factor_required(user=user):
         return redirect(_next_url(request))

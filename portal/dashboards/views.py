@@ -8,7 +8,6 @@ they show comes from `reporting.selectors.dashboards`; charts get their numbers 
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import User
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
@@ -16,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
+from common.requests import AuthenticatedRequest
 from measures.models import Plan
 from reporting.models import Figure, Period
 from reporting.read_cache import read_cached, read_key, read_version
@@ -38,10 +38,6 @@ from reporting.selectors.progress import figures_visibility
 from reporting.status import STATUS_LABELS, Status
 
 COMPLETENESS_QUARTERS = 8
-
-
-class AuthenticatedRequest(HttpRequest):
-    user: User
 
 
 def _denied(request: HttpRequest, audience: Audience, message: str) -> HttpResponse:
@@ -214,7 +210,7 @@ def indicator(request: AuthenticatedRequest, code: str) -> HttpResponse:
         key,
         lambda: _indicator_parts(request=request, audience=audience, plan=plan, code=code, period=period, basis=basis),
     )
-    if not found:
+    if not isinstance(found, tuple):
         raise Http404
     data, trend_chart, cities_chart = found
     return render(

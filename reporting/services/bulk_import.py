@@ -524,7 +524,7 @@ class _PythonImport(_Import):
                 except ValidationError as exc:
                     for key, messages in exc.message_dict.items():
                         errors += [(key.removeprefix("row."), message) for message in messages]
-            if not errors and (sheet, number) not in refused:
+            if not errors and period is not None and (sheet, number) not in refused:
                 current = existing.get((period.pk, region.pk if region else None, body.pk if body else None))
                 if current is not None and current.status != Submission.Status.CONFIRMED:
                     errors.append(("period", m.fill(m.in_workflow, _status_label(current.status))))

@@ -32,6 +32,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import cast
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
@@ -39,7 +40,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from indicators.models import Indicator
-from measures.models import Measure, Plan, Region
+from measures.models import Measure, Plan, Region, ResponsibleBody
 from portal.accounts.models import Role
 from portal.accounts.services import membership_grant
 from reporting.models import DataValue, Period, Submission, Transition
@@ -409,7 +410,8 @@ class Generator:
             plan=self.plan, is_active=True, reporter=Indicator.Reporter.BODY, lead_body__isnull=False
         ).select_related("lead_body"):
             rng = random.Random(_stable(self.seed, "body", indicator.code, period))  # noqa: S311
-            cells = ["", indicator.lead_body.code, code, indicator.code, "", "", "", "", "", ""]
+            lead = cast(ResponsibleBody, indicator.lead_body)  # lead_body__isnull=False above
+            cells = ["", lead.code, code, indicator.code, "", "", "", "", "", ""]
             if indicator.kind == "milestone":
                 done_at = _stable(self.seed, "milestone", indicator.code) % max(len(self.periods), 1)
                 done = index >= done_at
@@ -466,7 +468,7 @@ class Generator:
                     plan=self.plan, period=period, region_id__in=[r.region_id for r in reports]
                 )
             }
-            by_region = {r.region_id: r for r in reporters}
+            by_region: dict[int | None, Reporter] = {r.region_id: r for r in reporters}
             for report in reports:
                 report_row = saved[report.region_id]
                 reporter = by_region[report.region_id]
