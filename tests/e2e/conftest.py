@@ -70,9 +70,6 @@ class Watch:
         if message.type != "error":
             return
         where = (message.location or {}).get("url", "")
-        # base.html links no icon; the browser's own request for one is not the dashboards' concern.
-        if where.endswith("/favicon.ico"):
-            return
         self.errors.append(f"{message.text} @ {where}")
 
     def unexpected_errors(self, *expected_urls: str) -> list[str]:
