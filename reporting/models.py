@@ -340,7 +340,8 @@ class Figure(models.Model):
     carried_count = models.PositiveIntegerField(default=0)
     coverage = models.JSONField(default=dict, blank=True)
     rule_version = models.CharField(max_length=16)
-    computed_at = models.DateTimeField()
+    # When the figure's value (or coverage) last changed; when its slice was last checked is `SliceCheck`.
+    computed_at = models.DateTimeField(help_text=_("该数字（或其覆盖情况）最近一次变化的时间"))
 
     class Meta:
         verbose_name = _("汇总数据")
@@ -359,6 +360,29 @@ class Figure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.indicator_id}@{self.region_id} {self.period_id} {self.span}/{self.basis}"
+
+
+class SliceCheck(models.Model):
+    """When a rollup last checked one (province, period) slice: every run writes it, in the transaction that
+    writes the slice's figures, whether or not any figure changed. It is the "as of" users see; a figure's own
+    `computed_at` says when its value last changed, so an unchanged figure is never rewritten (each rewrite
+    would add entries to every index of the figure table)."""
+
+    # The unique constraint leads with the plan: a separate index on it would have no reader.
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="+", db_index=False)
+    period = models.ForeignKey(Period, on_delete=models.CASCADE, related_name="+")
+    province = models.ForeignKey(Region, on_delete=models.CASCADE, related_name="+")
+    checked_at = models.DateTimeField(_("最近汇总时间"))
+
+    class Meta:
+        verbose_name = _("汇总检查时间")
+        verbose_name_plural = _("汇总检查时间")
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "period", "province"], name="slice_check_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plan_id}:{self.period_id}:{self.province_id} {self.checked_at:%Y-%m-%d %H:%M}"
 
 
 class ConsistencyCheck(models.Model):
