@@ -19,7 +19,13 @@ from reporting.api import errors
 from reporting.models import Figure, Notification, Period
 from reporting.read_cache import read_cached, read_key, read_version
 from reporting.selectors import period_current, period_get_by_code
-from reporting.selectors.progress import completeness, figures_visibility, figures_visible_to, plan_status
+from reporting.selectors.progress import (
+    completeness,
+    figures_visibility,
+    figures_visible_to,
+    plan_status,
+    slice_checked_at,
+)
 from reporting.services.notifications import notification_mark_read
 from reporting.status import STATUS_LABELS
 
@@ -56,13 +62,22 @@ class FigureSerializer(serializers.ModelSerializer):
     region = serializers.CharField(source="region.code")
     region_name = serializers.CharField(source="region.name")
     period = serializers.CharField(source="period.code")
+    checked_at = serializers.DateTimeField(
+        read_only=True,
+        allow_null=True,
+        help_text=(
+            "该数字所属的省份与季度最近一次汇总核对的时间（数据截至何时）；computed_at 是数字本身最近一次变化的时间"
+            " · When the figure's province and quarter were last rolled up (the figures' 'as of');"
+            " computed_at is when this figure itself last changed"
+        ),
+    )
 
     class Meta:
         model = Figure
         fields = [
             "indicator", "indicator_name", "unit", "region", "region_name", "period", "span", "basis",
             "value", "numerator", "denominator", "done_count", "expected_count", "reported_count",
-            "carried_count", "coverage", "rule_version", "computed_at",
+            "carried_count", "coverage", "rule_version", "computed_at", "checked_at",
         ]  # fmt: skip
 
 
@@ -134,7 +149,9 @@ class FigureViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             queryset = queryset.filter(region__code=data["region"])
         if "span" in data:
             queryset = queryset.filter(span=data["span"])
-        queryset = queryset.filter(basis=data.get("basis", Figure.Basis.OFFICIAL))
+        queryset = queryset.filter(basis=data.get("basis", Figure.Basis.OFFICIAL)).annotate(
+            checked_at=slice_checked_at()
+        )
         return queryset.order_by("indicator__measure__number", "indicator__sort_order", "region__sort_order", "span")
 
 

@@ -325,10 +325,15 @@ class Figure(models.Model):
         # Also counts what a city has approved but the province not yet confirmed; never official.
         PREVIEW = "preview", _("预览（含市级已审核）")
 
-    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="+")
-    indicator = models.ForeignKey(Indicator, on_delete=models.CASCADE, related_name="figures")
-    region = models.ForeignKey(Region, on_delete=models.CASCADE, related_name="figures")
-    period = models.ForeignKey(Period, on_delete=models.CASCADE, related_name="figures")
+    # Every index is paid on every figure a rollup inserts, so the foreign keys get no index of their own: the
+    # plan, the indicator and the region each lead a composite one below (figure_plan_period, the unique key,
+    # figure_region_period), which serves the same lookups and cascades. Every reader asks for a period with its
+    # plan (figure_plan_period) or its region (figure_region_period); only deleting a period, which nothing in
+    # the portal does, would scan for its figures.
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="+", db_index=False)
+    indicator = models.ForeignKey(Indicator, on_delete=models.CASCADE, related_name="figures", db_index=False)
+    region = models.ForeignKey(Region, on_delete=models.CASCADE, related_name="figures", db_index=False)
+    period = models.ForeignKey(Period, on_delete=models.CASCADE, related_name="figures", db_index=False)
     span = models.CharField(max_length=8, choices=Span.choices)
     basis = models.CharField(max_length=8, choices=Basis.choices)
     value = models.DecimalField(max_digits=24, decimal_places=6, null=True, blank=True)
@@ -340,7 +345,8 @@ class Figure(models.Model):
     carried_count = models.PositiveIntegerField(default=0)
     coverage = models.JSONField(default=dict, blank=True)
     rule_version = models.CharField(max_length=16)
-    computed_at = models.DateTimeField()
+    # When the figure's value (or coverage) last changed; when its slice was last checked is `SliceCheck`.
+    computed_at = models.DateTimeField(help_text=_("该数字（或其覆盖情况）最近一次变化的时间"))
 
     class Meta:
         verbose_name = _("汇总数据")
@@ -359,6 +365,29 @@ class Figure(models.Model):
 
     def __str__(self) -> str:
         return f"{self.indicator_id}@{self.region_id} {self.period_id} {self.span}/{self.basis}"
+
+
+class SliceCheck(models.Model):
+    """When a rollup last checked one (province, period) slice: every run writes it, in the transaction that
+    writes the slice's figures, whether or not any figure changed. It is the "as of" users see; a figure's own
+    `computed_at` says when its value last changed, so an unchanged figure is never rewritten (each rewrite
+    would add entries to every index of the figure table)."""
+
+    # The unique constraint leads with the plan: a separate index on it would have no reader.
+    plan = models.ForeignKey(Plan, on_delete=models.CASCADE, related_name="+", db_index=False)
+    period = models.ForeignKey(Period, on_delete=models.CASCADE, related_name="+")
+    province = models.ForeignKey(Region, on_delete=models.CASCADE, related_name="+")
+    checked_at = models.DateTimeField(_("最近汇总时间"))
+
+    class Meta:
+        verbose_name = _("汇总检查时间")
+        verbose_name_plural = _("汇总检查时间")
+        constraints = [
+            models.UniqueConstraint(fields=["plan", "period", "province"], name="slice_check_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plan_id}:{self.period_id}:{self.province_id} {self.checked_at:%Y-%m-%d %H:%M}"
 
 
 class ConsistencyCheck(models.Model):

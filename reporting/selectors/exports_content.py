@@ -20,7 +20,16 @@ from django.utils import timezone, translation
 from indicators.models import Indicator, Target
 from measures.models import Measure, Plan, Region, Responsibility, ResponsibleBody
 from reporting.exports.summary import summary_sentences
-from reporting.models import DataValue, Evidence, Figure, Period, ReportSnapshot, Submission, Transition
+from reporting.models import (
+    DataValue,
+    Evidence,
+    Figure,
+    Period,
+    ReportSnapshot,
+    SliceCheck,
+    Submission,
+    Transition,
+)
 from reporting.selectors.progress import TargetProgress, plan_status
 from reporting.services.rollups import RULE_VERSION, plan_province
 from reporting.status import STATUS_LABELS, Status
@@ -760,7 +769,16 @@ def _content(scope: ReportScope, audience: Audience, cut_off: datetime) -> dict[
     evidence_rows = _evidence(ctx, submissions)
 
     rule_versions = {f.rule_version for f in figures} or {RULE_VERSION}
-    computed = [f.computed_at for f in figures]
+    # When the report's slice was last rolled up (its "as of"); a figure's own computed_at is when it last
+    # changed, so the latest of those only stands in before the slice has a check row.
+    checked = (
+        SliceCheck.objects.filter(plan=scope.plan, period=scope.period, province=ctx.province)
+        .values_list("checked_at", flat=True)
+        .first()
+        if ctx.province is not None and figures
+        else None
+    )
+    computed = [checked] if checked is not None else [f.computed_at for f in figures]
     label = period_label(scope)
     audience_text = {
         "all": "全部数据",

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from indicators.models import Indicator, Target
 from measures.models import Measure, Plan, Programme, Region, Task
-from reporting.models import Figure, Period, Submission
+from reporting.models import Figure, Period, SliceCheck, Submission
 from reporting.services.rollups import plan_province
 from reporting.status import Judgement, Status, judge, judge_milestone, worst
 
@@ -217,12 +217,18 @@ def figures_visibility(*, user) -> str:
     return f"body={scope.has(Role.BODY_REPORTER)};cities={','.join(map(str, own))}"
 
 
+def slice_checked_at() -> Subquery:
+    """For `Figure.objects.annotate(checked_at=...)`: when the figure's slice (its province, or its city's
+    province, and its period) was last rolled up; None before the first rollup."""
+    province = Q(province_id=OuterRef("region_id")) | Q(province_id=OuterRef("region__parent_id"))
+    checks = SliceCheck.objects.filter(province, plan_id=OuterRef("plan_id"), period_id=OuterRef("period_id"))
+    return Subquery(checks.values("checked_at")[:1])
+
+
 def figures_visible_to(*, user, plan: Plan) -> QuerySet[Figure]:
     """Figures a user may read. Everyone signed in reads official province figures; city-level official
     figures go to the province's roles (coordinators, auditors, body reporters) and to a city's own people
     for their city; the preview basis (not yet confirmed by the province) only to coordinators and auditors."""
-    from django.db.models import Q
-
     from portal.accounts.models import Role
     from portal.accounts.selectors import user_scope
 

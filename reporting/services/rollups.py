@@ -18,9 +18,10 @@ city-approved ones and is never shown as official.
 The work is partitioned by (province, period), a "slice". On PostgreSQL a slice is one statement
 (`SLICE_WRITE_SQL`): it reads the slice's values (this quarter, last quarter for the carry, the year's
 quarters for year-to-date) for both bases at once, builds the city figures, sums the province's from them
-with its coverage, deletes stale figures and merges the rest, rewriting only the city rows whose figures
-changed. The portable path (SQLite, and the consistency check's independent recomputation) reads the same
-sums with one GROUP BY (`SLICE_SQL`), shapes them into figures in Python and upserts them. Slices are
+with its coverage, deletes stale figures and merges the rest, rewriting only the rows whose figures
+changed, and records when the slice was checked (`SliceCheck`). The portable path (SQLite, and the
+consistency check's independent recomputation) reads the same sums with one GROUP BY (`SLICE_SQL`), shapes
+them into figures in Python and upserts them. Slices are
 independent, so the nightly rebuild fans out to as many Celery workers as there are (`rollup_rebuild_enqueue`).
 
 Each slice is written in one transaction: readers see a slice's old figures or its new ones, never a
@@ -35,6 +36,7 @@ the rollup deletes the rows it took in the transaction that writes the figures. 
 changed cities, so an incremental run does not compare change times across machines' clocks.
 """
 
+import hashlib
 import json
 import logging
 import time
@@ -53,7 +55,7 @@ from django.utils import timezone
 
 from indicators.models import Indicator
 from measures.models import Plan, Region
-from reporting.models import Figure, Period, RollupRequest, Submission
+from reporting.models import Figure, Period, RollupRequest, SliceCheck, Submission
 from reporting.read_cache import figures_version_bump
 from reporting.services.broker import task_send
 
@@ -608,7 +610,7 @@ def _slice_compute(*, ctx: _Plan, period: Period, province_id: int) -> list[Figu
     )
 
 
-def _upsert_sql(*, rows: int, only_changed: bool) -> str:
+def _upsert_sql(*, rows: int) -> str:
     pg = connection.vendor == "postgresql"
     one = "(" + ", ".join("%s::jsonb" if pg and c == "coverage" else "%s" for c in FIGURE_COLUMNS) + ")"
     updated = [c for c in FIGURE_COLUMNS if c not in FIGURE_KEY]
@@ -616,11 +618,11 @@ def _upsert_sql(*, rows: int, only_changed: bool) -> str:
     columns, values, key = ", ".join(FIGURE_COLUMNS), ", ".join([one] * rows), ", ".join(FIGURE_KEY)
     sql = f"INSERT INTO reporting_figure ({columns}) VALUES {values} ON CONFLICT ({key}) DO UPDATE SET "  # noqa: S608
     sql += ", ".join(f"{c} = EXCLUDED.{c}" for c in updated)
-    if only_changed:
-        # Rows whose figures did not change are left alone: no new row version, no index churn.
-        distinct = "IS DISTINCT FROM" if pg else "IS NOT"
-        compared = [c for c in updated if c not in ("computed_at", "plan_id")]
-        sql += " WHERE " + " OR ".join(f"reporting_figure.{c} {distinct} EXCLUDED.{c}" for c in compared)
+    # Rows whose figures did not change are left alone (computed_at says when a figure last changed): no new
+    # row version, no index churn.
+    distinct = "IS DISTINCT FROM" if pg else "IS NOT"
+    compared = [c for c in updated if c not in ("computed_at", "plan_id")]
+    sql += " WHERE " + " OR ".join(f"reporting_figure.{c} {distinct} EXCLUDED.{c}" for c in compared)
     return sql
 
 
@@ -646,7 +648,7 @@ def _db_row(row: FigureRow, *, plan_id: int, period_id: int, now: Any) -> tuple:
     )
 
 
-def _figures_write(*, plan_id: int, period_id: int, rows: list[FigureRow], only_changed: bool, batch: int = 500) -> int:
+def _figures_write(*, plan_id: int, period_id: int, rows: list[FigureRow], batch: int = 500) -> int:
     """Upsert the rows in batches of multi-row INSERTs; returns how many rows were written."""
     now = timezone.now()
     written = 0
@@ -654,7 +656,7 @@ def _figures_write(*, plan_id: int, period_id: int, rows: list[FigureRow], only_
         for start in range(0, len(rows), batch):
             chunk = rows[start : start + batch]
             params = [v for r in chunk for v in _db_row(r, plan_id=plan_id, period_id=period_id, now=now)]
-            cursor.execute(_upsert_sql(rows=len(chunk), only_changed=only_changed), params)
+            cursor.execute(_upsert_sql(rows=len(chunk)), params)
             written += max(cursor.rowcount, 0)
     return written
 
@@ -687,9 +689,10 @@ def _lock_slice(*, plan_id: int, period_id: int, province_id: int | None) -> Non
 # and city; the city figures follow by the indicator's kind; the province's figures are summed from the city
 # figures (those just computed and, in an incremental run, the stored ones of the other cities) and the
 # provincial bodies' values, their coverage built by the same GROUP BY; stale figures are deleted and the rest
-# merged by one INSERT … ON CONFLICT, city rows only where they changed. Only two counts leave the database:
-# no scratch tables, no rows shaped in Python. `_slice_compute` (the plain path, and the consistency check's
-# independent recomputation) computes the same figures in Python, and the tests hold the two together.
+# merged by one INSERT … ON CONFLICT, only the rows that changed; the slice's check time is upserted. Only
+# counts leave the database: no scratch tables, no rows shaped in Python. `_slice_compute` (the plain path,
+# and the consistency check's independent recomputation) computes the same figures in Python, and the tests
+# hold the two together.
 SLICE_WRITE_SQL = """
 WITH b (basis, status) AS (VALUES ('official', 'confirmed'), ('preview', 'confirmed'), ('preview', 'city_approved')),
 ind (indicator_id, kind, scale, summed, carries, is_body, body_expected) AS (
@@ -898,16 +901,16 @@ gone AS (
     )
     RETURNING 1
 ),
--- City rows whose figures did not change are left alone, not even handed to ON CONFLICT (which would lock each
--- one): no new row version, no index churn. Province rows are always rewritten: their computed_at is what "as
--- of" on a dashboard says.
+-- Rows whose figures did not change, city or province, are left alone, not even handed to ON CONFLICT (which
+-- would lock each one): no new row version, no index churn. A figure's computed_at says when it last changed;
+-- when the slice was last checked is its one `checked` row below.
 todo AS (
     SELECT fig.*, cur.id AS cur_id
     FROM fig
     LEFT JOIN cur
       ON cur.indicator_id = fig.indicator_id AND cur.region_id = fig.region_id AND cur.span = fig.span
      AND cur.basis = fig.basis
-    WHERE fig.region_id = %(province)s OR cur.region_id IS NULL OR NOT ({same})
+    WHERE cur.region_id IS NULL OR NOT ({same})
 ),
 -- Stored rows are updated by id; new ones inserted (ON CONFLICT only as a guard: the slice lock serialises runs).
 upd AS (
@@ -926,10 +929,18 @@ put AS (
     FROM todo
     WHERE cur_id IS NULL
     ON CONFLICT ({key}) DO UPDATE SET {updates}
-    WHERE EXCLUDED.region_id = %(province)s OR {changed}
+    WHERE {changed}
+    RETURNING 1
+),
+-- The slice was checked now, whatever changed: the "as of" the pages, the API and the reports show.
+checked AS (
+    INSERT INTO reporting_slicecheck (plan_id, period_id, province_id, checked_at)
+    VALUES (%(plan)s, %(period)s, %(province)s, %(now)s)
+    ON CONFLICT (plan_id, period_id, province_id) DO UPDATE SET checked_at = EXCLUDED.checked_at
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM fig), (SELECT count(*) FROM upd) + (SELECT count(*) FROM put), (SELECT count(*) FROM gone)
+SELECT (SELECT count(*) FROM fig), (SELECT count(*) FROM upd) + (SELECT count(*) FROM put), (SELECT count(*) FROM gone),
+       (SELECT count(*) FROM checked)
 """
 
 
@@ -993,14 +1004,67 @@ def slice_write_statement(
     return _slice_write_sql(), params
 
 
+# The statement's parameters in the order of the prepared statement's $1, $2, …, with their types.
+SLICE_WRITE_PARAMS = (
+    ("plan", "bigint"),
+    ("period", "bigint"),
+    ("province", "bigint"),
+    ("home", "boolean"),
+    ("before", "bigint"),
+    ("ytd", "bigint[]"),
+    ("periods", "bigint[]"),
+    ("carried_from", "text"),
+    ("rule", "text"),
+    ("now", "timestamptz"),
+    ("ind_ids", "bigint[]"),
+    ("ind_kinds", "text[]"),
+    ("ind_scales", "numeric[]"),
+    ("ind_summed", "int[]"),
+    ("ind_carries", "boolean[]"),
+    ("ind_body", "boolean[]"),
+    ("ind_expected", "int[]"),
+    ("city_ids", "bigint[]"),
+    ("city_codes", "text[]"),
+    ("city_count", "int"),
+    ("rep_regions", "bigint[]"),
+    ("rep_cities", "bigint[]"),
+    ("part_regions", "bigint[]"),
+    ("part_cities", "bigint[]"),
+    ("kept", "bigint[]"),
+    ("regions", "bigint[]"),
+    ("written", "bigint[]"),
+)
+
+
+def _slice_write_prepare_sql() -> tuple[str, str]:
+    """The statement's name (its text's hash, so a deploy with another text never meets an old one) and its
+    PREPARE: planning the statement costs about as much as the raw GROUP BY of a slice, paid once per connection
+    instead of once per run."""
+    sql = _slice_write_sql()
+    for number, (name, _type) in enumerate(SLICE_WRITE_PARAMS, start=1):
+        sql = sql.replace(f"%({name})s", f"${number}")
+    if "%(" in sql:
+        raise RuntimeError("SLICE_WRITE_SQL has a parameter SLICE_WRITE_PARAMS does not name")
+    name = "rollup_slice_" + hashlib.sha256(sql.encode()).hexdigest()[:12]
+    types = ", ".join(t for _name, t in SLICE_WRITE_PARAMS)
+    return name, f"PREPARE {name} ({types}) AS {sql}"
+
+
 def _slice_write_pg(
     *, ctx: _Plan, period: Period, province_id: int, cities: list[int] | None = None
 ) -> tuple[int, int]:
-    """The set-based path: the whole slice, cities and province, computed and merged by one statement."""
-    sql, params = slice_write_statement(ctx=ctx, period=period, province_id=province_id, cities=cities)
+    """The set-based path: the whole slice, cities and province, computed and merged by one prepared statement."""
+    _sql, params = slice_write_statement(ctx=ctx, period=period, province_id=province_id, cities=cities)
+    name, prepare = _slice_write_prepare_sql()
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        figures, changed, _gone = cursor.fetchone()
+        # Asked of the session itself (a fraction of a millisecond): a reopened connection, a pooler's or a
+        # DISCARD ALL leave no stale belief behind. PREPARE outlives the transaction it ran in, even a failed one.
+        cursor.execute("SELECT 1 FROM pg_prepared_statements WHERE name = %s", [name])
+        if cursor.fetchone() is None:
+            cursor.execute(prepare)
+        placeholders = ", ".join(["%s"] * len(SLICE_WRITE_PARAMS))
+        cursor.execute(f"EXECUTE {name} ({placeholders})", [params[n] for n, _type in SLICE_WRITE_PARAMS])
+        figures, changed, _gone, _checked = cursor.fetchone()
     return figures, changed
 
 
@@ -1009,6 +1073,12 @@ def _slice_write(*, ctx: _Plan, period: Period, province_id: int, cities: list[i
     `cities` narrows an incremental run on PostgreSQL; the plain path always rebuilds the whole slice."""
     if connection.vendor == "postgresql":
         return _slice_write_pg(ctx=ctx, period=period, province_id=province_id, cities=cities)
+    return _slice_write_plain(ctx=ctx, period=period, province_id=province_id)
+
+
+def _slice_write_plain(*, ctx: _Plan, period: Period, province_id: int) -> tuple[int, int]:
+    """The portable path: the slice computed in Python (`_slice_compute`) and upserted; the same rows as
+    PostgreSQL's statement writes."""
     rows = _slice_compute(ctx=ctx, period=period, province_id=province_id)
     regions = [province_id, *ctx.cities(province_id)]
     keep = {r.key for r in rows}
@@ -1022,11 +1092,19 @@ def _slice_write(*, ctx: _Plan, period: Period, province_id: int, cities: list[i
     ]
     if stale:
         Figure.objects.filter(pk__in=stale).delete()
-    cities = [r for r in rows if r.region_id != province_id]
-    province = [r for r in rows if r.region_id == province_id]
-    written = _figures_write(plan_id=ctx.plan.pk, period_id=period.pk, rows=cities, only_changed=True)
-    written += _figures_write(plan_id=ctx.plan.pk, period_id=period.pk, rows=province, only_changed=False)
+    written = _figures_write(plan_id=ctx.plan.pk, period_id=period.pk, rows=rows)
+    _slice_checked(plan_id=ctx.plan.pk, period_id=period.pk, province_id=province_id)
     return len(rows), written
+
+
+def _slice_checked(*, plan_id: int, period_id: int, province_id: int) -> None:
+    """The slice was checked now (the plain path; PostgreSQL's statement writes the same row)."""
+    SliceCheck.objects.bulk_create(
+        [SliceCheck(plan_id=plan_id, period_id=period_id, province_id=province_id, checked_at=timezone.now())],
+        update_conflicts=True,
+        unique_fields=["plan", "period", "province"],
+        update_fields=["checked_at"],
+    )
 
 
 def rollup_slice(*, plan_id: int, period_id: int, province_id: int) -> RollupSummary:

@@ -211,3 +211,31 @@ def test_an_approval_recomputes_only_the_cities_whose_reports_changed(plan, user
     province = _figure(plan, FLOW, home, q)
     assert (province.value, province.coverage["reported"]) == (Decimal(14), ["320100", "320200"])
     assert rollups.rollup_consistency_check(repair=False) == {plan.code: 0}
+
+
+def test_the_slice_statement_is_prepared_once_per_session(plan, user):
+    """PostgreSQL plans the slice's statement once per connection (planning it costs about as much as the raw
+    GROUP BY); a session that lost it (DISCARD ALL, a pooler) prepares it again instead of failing."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the prepared statement is PostgreSQL's")
+    q = period_ensure(year=2025, quarter=3)
+    home = Region.objects.get(code="320000")
+    _confirmed(plan, q, Region.objects.get(code="320100"), {FLOW: Decimal(10)}, user)
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+
+    def prepares() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            rollup_slice(plan_id=plan.pk, period_id=q.pk, province_id=home.pk)
+        return sum(query["sql"].startswith("PREPARE ") for query in queries.captured_queries)
+
+    assert prepares() == 1
+    assert prepares() == 0
+    assert _figure(plan, FLOW, home, q).value == Decimal(10)
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    assert prepares() == 1
+    assert _figure(plan, FLOW, home, q).value == Decimal(10)
