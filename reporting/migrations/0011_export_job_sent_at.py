@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reporting', '0008_figures_version'),
+        ('reporting', '0010_figure_composite_indexes_only'),
     ]
 
     operations = [
