@@ -23,11 +23,15 @@ def _closed_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture
-def broker_down(monkeypatch):
-    """Every send goes to a port where no Redis listens, as when Redis is stopped."""
+def _broker_stop(monkeypatch) -> None:
+    """Every send from here on goes to a port where no Redis listens, as when Redis is stopped."""
     url = f"redis://127.0.0.1:{_closed_port()}/0"
     monkeypatch.setattr(export_job_task.app, "connection_for_write", lambda *a, **k: Connection(url))
+
+
+@pytest.fixture
+def broker_down(monkeypatch):
+    _broker_stop(monkeypatch)
 
 
 def _job_at(user, period, *, status, minutes_ago, started_minutes_ago=None):
@@ -43,8 +47,10 @@ def _job_at(user, period, *, status, minutes_ago, started_minutes_ago=None):
 
 @pytest.mark.worker
 def test_an_export_asked_for_while_the_broker_is_down_is_accepted_then_sent_by_the_sweep_and_built(
-    plan, period, auditor, client_for, broker_down, monkeypatch, celery_worker_process, wait_for
+    plan, period, auditor, client_for, monkeypatch, celery_worker_process, wait_for
 ):
+    # Stopped once the worker is up (starting it talks to the broker).
+    _broker_stop(monkeypatch)
     response = client_for(auditor).post(
         f"{API}/exports/", {"period": period.code, "format": "pdf", "measures": [6]}, format="json"
     )
