@@ -33,4 +33,6 @@ app.conf.beat_schedule = {
     "email-pending": {"task": "reporting.tasks.email_pending_task", "schedule": crontab(minute="*/5")},
     # Stored answers to Idempotency-Key requests older than a week: no client retries that late.
     "idempotency-purge": {"task": "reporting.tasks.idempotency_purge_task", "schedule": crontab(hour=4, minute=0)},
+    # Expired API tokens (refused whenever presented) are deleted here, not on every request.
+    "api-tokens-purge": {"task": "portal.accounts.tasks.api_tokens_purge_task", "schedule": crontab(hour=4, minute=10)},
 }

@@ -4,7 +4,7 @@ from datetime import date
 from decimal import Decimal
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Subquery
 from django.utils import timezone
 
 from indicators.models import Indicator
@@ -54,6 +54,11 @@ def submission_list(*, user: User | AnonymousUser) -> QuerySet[Submission]:
 
 def submission_previous(*, submission: Submission) -> Submission | None:
     """The same reporter's submission for the latest earlier period, whatever its state."""
+    return submission_previous_queryset(submission=submission).first()
+
+
+def submission_previous_queryset(*, submission: Submission) -> QuerySet[Submission]:
+    """The same reporter's submissions for earlier periods, latest first, whatever their state."""
     return (
         Submission.objects.filter(plan_id=submission.plan_id)
         .filter(Q(region_id=submission.region_id) if submission.region_id else Q(region__isnull=True))
@@ -63,16 +68,14 @@ def submission_previous(*, submission: Submission) -> Submission | None:
             | Q(period__year=submission.period.year, period__quarter__lt=submission.period.quarter)
         )
         .order_by("-period__year", "-period__quarter")
-        .first()
     )
 
 
 def values_previous(*, submission: Submission) -> dict[int, DataValue]:
-    """Last period's values for the same reporter, keyed by indicator id (one query)."""
-    previous = submission_previous(submission=submission)
-    if previous is None:
-        return {}
-    return {v.indicator_id: v for v in DataValue.objects.filter(submission=previous)}
+    """Last period's values for the same reporter, keyed by indicator id (one query: the previous
+    submission is a subquery)."""
+    latest = submission_previous_queryset(submission=submission).values("pk")[:1]
+    return {v.indicator_id: v for v in DataValue.objects.filter(submission=Subquery(latest))}
 
 
 def value_as_number(value: DataValue, indicator: Indicator) -> Decimal | None:
