@@ -2,6 +2,7 @@
 
 from datetime import date
 from decimal import Decimal
+from types import SimpleNamespace
 
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Q, QuerySet, Subquery
@@ -78,7 +79,20 @@ def values_previous(*, submission: Submission) -> dict[int, DataValue]:
     return {v.indicator_id: v for v in DataValue.objects.filter(submission=Subquery(latest))}
 
 
-def value_as_number(value: DataValue, indicator: Indicator) -> Decimal | None:
+def values_previous_numbers(*, submission: Submission) -> dict[int, SimpleNamespace]:
+    """`values_previous` reduced to what `value_as_number` reads (value, numerator, denominator), without
+    building a model instance per value: for the submit's jump check."""
+    latest = submission_previous_queryset(submission=submission).values("pk")[:1]
+    rows = DataValue.objects.filter(submission=Subquery(latest)).values_list(
+        "indicator_id", "value", "numerator", "denominator"
+    )
+    return {
+        indicator_id: SimpleNamespace(value=value, numerator=numerator, denominator=denominator)
+        for indicator_id, value, numerator, denominator in rows.order_by()
+    }
+
+
+def value_as_number(value: DataValue | SimpleNamespace, indicator: Indicator) -> Decimal | None:
     """The figure a value stands for: the value itself, or numerator / denominator × scale."""
     if indicator.kind in (Indicator.Kind.RATIO, Indicator.Kind.SHARE):
         if value.numerator is None or not value.denominator:

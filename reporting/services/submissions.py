@@ -11,7 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
@@ -139,6 +139,10 @@ def _rows_upsert(
         after[target.pk] = row
     if not created and not changed:
         return summary, after
+    summary.created, summary.updated = len(created), len(changed)
+    if _upsert_with_history_sql(model=model, key=key, created=created, changed=changed, fields=fields):
+        _bump(submission, user)
+        return summary, after
     written = model.objects.bulk_create(
         [*created, *changed],
         update_conflicts=True,
@@ -156,9 +160,98 @@ def _rows_upsert(
             model.history.bulk_history_create(  # type: ignore[attr-defined]
                 rows, update=update, default_change_reason=None, default_date=when
             )
-    summary.created, summary.updated = len(created), len(changed)
     _bump(submission, user)
     return summary, after
+
+
+# Values the driver takes as they are, by field class: what `get_db_prep_save` would return unchanged for
+# them (a DecimalField's to_python keeps a Decimal of at most 20 digits as it is, and `decimal_parse` lets
+# through at most 15 integer and 4 decimal digits). Anything else goes through `get_db_prep_save`.
+_PASS_THROUGH: dict[type, tuple[type, ...]] = {
+    models.DecimalField: (Decimal,),
+    models.ForeignKey: (int,),
+    models.BooleanField: (bool,),
+    models.TextField: (str,),
+    models.CharField: (str,),
+    models.DateField: (datetime.date,),
+}
+
+
+def _db_prep(field: Any, connection: Any) -> Any:
+    accepted = _PASS_THROUGH.get(type(field), ())
+
+    def prep(value: Any) -> Any:
+        if value is None or type(value) in accepted:
+            return value
+        return field.get_db_prep_save(value, connection)
+
+    return prep
+
+
+# The columns simple-history adds to a historical table; every other column is the tracked row's own.
+_HISTORY_COLUMNS = {"history_id", "history_date", "history_change_reason", "history_type", "history_user_id"}
+
+
+def _upsert_with_history_sql(
+    *, model: type[DataValue] | type[Narrative], key: str, created: list, changed: list, fields: list[str]
+) -> bool:
+    """On PostgreSQL, the upsert and its historical rows in one statement: INSERT … ON CONFLICT DO UPDATE …
+    RETURNING feeds INSERT INTO the historical table, so the historical rows are copies of what was written,
+    made by the database instead of as one Python object each. The rows are those `bulk_history_create`
+    writes: every tracked column, the same date for all, no change reason, "+" for a created row and "~"
+    for a changed one, and the user simple-history would take (the request's). False (nothing written)
+    where that does not hold: another database, history switched off, a historical table with more columns."""
+    from django.db import connection
+
+    history: Any = model.history.model  # type: ignore[attr-defined]
+    if connection.vendor != "postgresql" or not getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
+        return False
+    columns = [f for f in model._meta.concrete_fields if not f.primary_key]
+    tracked = {f.attname for f in model._meta.concrete_fields}
+    history_columns = [f.attname for f in history._meta.concrete_fields if f.attname != "history_id"]
+    if set(history_columns) - tracked - _HISTORY_COLUMNS or hasattr(history, "history_relation"):
+        return False
+    rows = [*created, *changed]
+    when = timezone.now()
+    user = history.get_default_history_user(rows[0])
+    ops = connection.ops
+    params: list[Any] = []
+    prepare = [_db_prep(f, connection) for f in columns]
+    for row in rows:
+        row.updated_at = when  # auto_now, as bulk_create's pre_save would set it
+        params.extend(prep(getattr(row, f.attname)) for f, prep in zip(columns, prepare, strict=True))
+    placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    names = [ops.quote_name(f.column) for f in columns]
+    update = [*fields, "updated_by", "updated_at"]
+    conflict = [ops.quote_name(model._meta.get_field(n).column) for n in ("submission", key)]
+    assignments = ", ".join(
+        f"{ops.quote_name(c)} = EXCLUDED.{ops.quote_name(c)}" for c in (model._meta.get_field(n).column for n in update)
+    )
+    pk = ops.quote_name(model._meta.pk.column)
+    extra = {
+        "history_date": "%s",
+        "history_change_reason": "NULL",
+        "history_type": f"CASE WHEN w.{ops.quote_name(key + '_id')} = ANY(%s::bigint[]) THEN '~' ELSE '+' END",
+        "history_user_id": "%s",
+    }
+    selected = [extra.get(c, f"w.{ops.quote_name(c)}") for c in history_columns]
+    # Identifiers come from the models' metadata, quoted; every value is a parameter.
+    table, history_table = ops.quote_name(model._meta.db_table), ops.quote_name(history._meta.db_table)
+    values = ", ".join([placeholder] * len(rows))
+    upsert = (
+        f"INSERT INTO {table} ({', '.join(names)}) VALUES {values} ON CONFLICT ({', '.join(conflict)}) "  # noqa: S608
+        f"DO UPDATE SET {assignments} RETURNING {pk}, {', '.join(names)}"
+    )
+    targets = ", ".join(ops.quote_name(c) for c in history_columns)
+    sql = f"WITH w AS ({upsert}) INSERT INTO {history_table} ({targets}) SELECT {', '.join(selected)} FROM w"  # noqa: S608
+    tail = {"history_date": when, "history_type": [getattr(r, f"{key}_id") for r in changed]}
+    tail["history_user_id"] = user.pk if user is not None else None
+    for column in history_columns:
+        if column in tail:
+            params.append(tail[column])
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+    return True
 
 
 @transaction.atomic

@@ -17,7 +17,7 @@ from indicators.models import Indicator
 from portal.accounts.models import SecurityEvent
 from portal.accounts.security import security_event_record
 from reporting.models import DataValue, Submission, Transition
-from reporting.selectors import indicators_expected, value_as_number, values_previous
+from reporting.selectors import indicators_expected, value_as_number, values_previous_numbers
 from reporting.services.notifications import transition_notices_create
 from reporting.services.rollups import rollup_enqueue
 from reporting.services.submissions import ValuesWritten, ensure_period_open, jump_exceeds, submission_lock
@@ -84,7 +84,7 @@ def submission_completeness_errors(
         indicators: Any = indicators_expected(plan=submission.plan, region=submission.region, body=submission.body)
     else:
         values, indicators = written.values, written.indicators
-    previous = values_previous(submission=submission)
+    previous = values_previous_numbers(submission=submission)
     for indicator in indicators:
         key = f"values.{indicator.code}"
         value = values.get(indicator.pk)
