@@ -36,4 +36,6 @@ app.conf.beat_schedule = {
     # died are marked failed with a reason, so nobody waits on "生成中" for ever.
     "export-sweep": {"task": "reporting.tasks.export_sweep_task", "schedule": crontab(minute="*/10")},
     "idempotency-purge": {"task": "reporting.tasks.idempotency_purge_task", "schedule": crontab(hour=4, minute=0)},
+    # Expired API tokens (refused whenever presented) are deleted here, not on every request.
+    "api-tokens-purge": {"task": "portal.accounts.tasks.api_tokens_purge_task", "schedule": crontab(hour=4, minute=10)},
 }

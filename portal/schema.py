@@ -2,6 +2,7 @@
 
 from typing import Any
 
+from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse
 
@@ -11,6 +12,13 @@ BAD_QUERY = OpenApiResponse(
     ErrorSerializer,
     description="查询参数有误（分页参数或筛选条件），errors 中列出参数名。 Bad query parameter (paging or filter).",
 )
+
+
+class PortalKnoxTokenScheme(KnoxTokenScheme):
+    """The portal's knox authentication (`portal.accounts.auth`) is documented as knox's own."""
+
+    target_class = "portal.accounts.auth.TokenAuthentication"
+    priority = 1  # before knox's own extension, which matches subclasses too
 
 
 class PortalAutoSchema(AutoSchema):

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework import status
 from rest_framework.request import Request
@@ -73,6 +74,38 @@ def _mismatch() -> ApplicationError:
     )
 
 
+def _claim(*, user: Any, key: str, method: str, path: str, digest: str) -> IdempotencyRecord | None:
+    """Insert the (user, key) record, or None when one exists. On PostgreSQL one INSERT … ON CONFLICT DO
+    NOTHING: it waits, like a plain INSERT, for a racing transaction holding the same key to end, and
+    then inserts (that one rolled back) or does nothing (it committed). Elsewhere a plain INSERT in a
+    savepoint, the IntegrityError meaning the same."""
+    record = IdempotencyRecord(
+        user=user, key=key, method=method, path=path, request_hash=digest, status_code=0, response_body={}
+    )
+    connection = transaction.get_connection()
+    if connection.vendor != "postgresql":
+        try:
+            with transaction.atomic():
+                record.save(force_insert=True)
+        except IntegrityError:
+            return None
+        return record
+    record.created_at = timezone.now()
+    table = IdempotencyRecord._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (user_id, key, method, path, request_hash, status_code, response_body, created_at) "  # noqa: S608 - the model's own table name
+            "VALUES (%s, %s, %s, %s, %s, 0, '{}'::jsonb, %s) ON CONFLICT (user_id, key) DO NOTHING RETURNING id",
+            [user.pk, key, method, path, digest, record.created_at],
+        )
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    record.pk = row[0]
+    record._state.adding = False
+    return record
+
+
 def idempotent(method: Callable[..., Response]) -> Callable[..., Response]:
     """Decorate a view(set) method that writes. Without the header the method runs as usual."""
 
@@ -90,21 +123,13 @@ def idempotent(method: Callable[..., Response]) -> Callable[..., Response]:
         fingerprint = request_fingerprint(request)
         user: Any = request.user  # authenticated: the view's permissions ran before this method
         with transaction.atomic():
-            try:
-                with transaction.atomic():
-                    record = IdempotencyRecord.objects.create(
-                        user=user,
-                        key=key,
-                        method=request.method or "",
-                        path=request.path[:255],
-                        request_hash=fingerprint,
-                        status_code=0,
-                        response_body={},
-                    )
-            except IntegrityError:
+            record = _claim(
+                user=user, key=key, method=request.method or "", path=request.path[:255], digest=fingerprint
+            )
+            if record is None:
                 existing = IdempotencyRecord.objects.get(user=user, key=key)
                 if existing.request_hash != fingerprint:
-                    raise _mismatch() from None
+                    raise _mismatch()
                 return _replay(existing)
             response = method(self, request, *args, **kwargs)
             if status.is_success(response.status_code):

@@ -25,6 +25,7 @@ from rest_framework.views import APIView
 from common.errors import ApplicationError
 from common.parsers import body_refuse_unreadable
 from measures.serializers import ErrorSerializer
+from portal.accounts.auth import TokenAuthentication
 from portal.accounts.models import SecurityEvent
 from portal.accounts.security import security_event_record
 from portal.accounts.selectors import second_factor_enrolled, second_factor_required, user_scope
@@ -177,6 +178,9 @@ class TokenLoginView(APIView):
 
 
 class TokenLogoutView(LogoutView):
+    # knox's view names knox's class; the token is authenticated as on every other endpoint.
+    authentication_classes = (TokenAuthentication,)
+
     @extend_schema(
         tags=["auth 登录"],
         summary="注销当前令牌 · End the token used for this request",

@@ -230,3 +230,9 @@ def user_active_set(*, user: User, active: bool, by: User | AnonymousUser | None
         },
     )
     return user
+
+
+def api_tokens_expired_purge() -> int:
+    """Delete every API token past its expiry (nightly; `portal.accounts.auth` no longer does it per request)."""
+    deleted, _ = get_token_model().objects.filter(expiry__lt=timezone.now()).delete()
+    return deleted

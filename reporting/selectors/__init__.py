@@ -2,9 +2,10 @@
 
 from datetime import date
 from decimal import Decimal
+from types import SimpleNamespace
 
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Q, QuerySet
+from django.db.models import Q, QuerySet, Subquery
 from django.utils import timezone
 
 from indicators.models import Indicator
@@ -54,6 +55,11 @@ def submission_list(*, user: User | AnonymousUser) -> QuerySet[Submission]:
 
 def submission_previous(*, submission: Submission) -> Submission | None:
     """The same reporter's submission for the latest earlier period, whatever its state."""
+    return submission_previous_queryset(submission=submission).first()
+
+
+def submission_previous_queryset(*, submission: Submission) -> QuerySet[Submission]:
+    """The same reporter's submissions for earlier periods, latest first, whatever their state."""
     return (
         Submission.objects.filter(plan_id=submission.plan_id)
         .filter(Q(region_id=submission.region_id) if submission.region_id else Q(region__isnull=True))
@@ -63,19 +69,30 @@ def submission_previous(*, submission: Submission) -> Submission | None:
             | Q(period__year=submission.period.year, period__quarter__lt=submission.period.quarter)
         )
         .order_by("-period__year", "-period__quarter")
-        .first()
     )
 
 
 def values_previous(*, submission: Submission) -> dict[int, DataValue]:
-    """Last period's values for the same reporter, keyed by indicator id (one query)."""
-    previous = submission_previous(submission=submission)
-    if previous is None:
-        return {}
-    return {v.indicator_id: v for v in DataValue.objects.filter(submission=previous)}
+    """Last period's values for the same reporter, keyed by indicator id (one query: the previous
+    submission is a subquery)."""
+    latest = submission_previous_queryset(submission=submission).values("pk")[:1]
+    return {v.indicator_id: v for v in DataValue.objects.filter(submission=Subquery(latest))}
 
 
-def value_as_number(value: DataValue, indicator: Indicator) -> Decimal | None:
+def values_previous_numbers(*, submission: Submission) -> dict[int, SimpleNamespace]:
+    """`values_previous` reduced to what `value_as_number` reads (value, numerator, denominator), without
+    building a model instance per value: for the submit's jump check."""
+    latest = submission_previous_queryset(submission=submission).values("pk")[:1]
+    rows = DataValue.objects.filter(submission=Subquery(latest)).values_list(
+        "indicator_id", "value", "numerator", "denominator"
+    )
+    return {
+        indicator_id: SimpleNamespace(value=value, numerator=numerator, denominator=denominator)
+        for indicator_id, value, numerator, denominator in rows.order_by()
+    }
+
+
+def value_as_number(value: DataValue | SimpleNamespace, indicator: Indicator) -> Decimal | None:
     """The figure a value stands for: the value itself, or numerator / denominator × scale."""
     if indicator.kind in (Indicator.Kind.RATIO, Indicator.Kind.SHARE):
         if value.numerator is None or not value.denominator:

@@ -17,9 +17,10 @@ from reporting.models import Period, Submission
 from reporting.services.submissions import (
     WriteSummary,
     ensure_editable,
-    submission_create,
+    submission_get_or_create_in_transaction,
     submission_lock,
     values_write_locked,
+    version_check,
 )
 from reporting.services.workflow import submission_submit_locked
 
@@ -41,8 +42,14 @@ def report_upload(
 
     A report that already existed is overwritten only by a caller who says which version it read
     (`expected_version`, or `version_stated` with None for "any version"): otherwise 428, and a stale
-    version 412, as for `submission_values_put`. A report created by this call needs no version."""
-    submission, created = submission_create(user=user, plan=plan, period=period, region=region, body=body)
+    version 412, as for `submission_values_put`. A report created by this call needs no version.
+
+    A report this call created is not read back under a lock: the row is this transaction's own and not yet
+    visible to anyone else (an identical request waits on the unique index until this one ends), and it
+    has no values yet; it carries the plan, period and reporter objects it was created with."""
+    submission, created = submission_get_or_create_in_transaction(
+        user=user, plan=plan, period=period, region=region, body=body
+    )
     if not created and not version_stated:
         raise ApplicationError(
             _(
@@ -53,9 +60,12 @@ def report_upload(
             errors={"version": [_("缺少版本号（If-Match 或 version）。")]},
             status_code=428,
         )
-    submission = submission_lock(submission=submission, expected_version=expected_version)
+    if created:
+        version_check(submission=submission, expected_version=expected_version)
+    else:
+        submission = submission_lock(submission=submission, expected_version=expected_version)
     ensure_editable(submission=submission, user=user)
-    summary = values_write_locked(submission=submission, user=user, values=values)
+    written = values_write_locked(submission=submission, user=user, values=values, fresh=created)
     if submit:
-        submission = submission_submit_locked(submission=submission, user=user)
-    return submission, created, summary
+        submission = submission_submit_locked(submission=submission, user=user, written=written)
+    return submission, created, written.summary

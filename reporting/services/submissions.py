@@ -11,7 +11,7 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
@@ -35,6 +35,16 @@ class WriteSummary:
     unchanged: int = 0
 
 
+@dataclass
+class ValuesWritten:
+    """What a values write leaves behind, for a submit in the same transaction to check without reading it
+    back: the reporter's expected indicators (in their order) and the submission's values after the write."""
+
+    summary: WriteSummary
+    indicators: list[Indicator]
+    values: dict[int, DataValue]
+
+
 def _today() -> datetime.date:
     return timezone.localdate()
 
@@ -47,14 +57,19 @@ def submission_lock(*, submission: Submission, expected_version: int | None) -> 
         .select_related("period", "plan", "region", "body")
         .get(pk=submission.pk)
     )
-    if expected_version is not None and expected_version != locked.version:
+    version_check(submission=locked, expected_version=expected_version)
+    return locked
+
+
+def version_check(*, submission: Submission, expected_version: int | None) -> None:
+    """412 when the caller read another version than the one it is about to overwrite."""
+    if expected_version is not None and expected_version != submission.version:
         raise ApplicationError(
             _("该报表已被他人修改（当前版本 %(current)s，您提交的版本 %(given)s），请刷新后重试，您的修改未保存。")
-            % {"current": locked.version, "given": expected_version},
+            % {"current": submission.version, "given": expected_version},
             errors={"version": [_("版本已过期。")]},
             status_code=412,
         )
-    return locked
 
 
 def ensure_period_open(period: Period) -> None:
@@ -90,17 +105,27 @@ def _bump(submission: Submission, user: User) -> None:
 
 
 def _rows_upsert(
-    *, model: type[DataValue] | type[Narrative], key: str, submission: Submission, user: User, cleaned: list
-) -> WriteSummary:
+    *,
+    model: type[DataValue] | type[Narrative],
+    key: str,
+    submission: Submission,
+    user: User,
+    cleaned: list,
+    fresh: bool = False,
+) -> tuple[WriteSummary, dict[int, Any]]:
     """Create or update one row per (submission, key object), writing only rows whose fields changed so
     that history records real changes only; bump the submission's version if anything was written.
 
     Set-based, so a report costs the same few queries whatever its size: one read of the rows there are,
     one INSERT … ON CONFLICT DO UPDATE of the new and changed ones (the submission row is locked, so no
     one else writes them meanwhile), and their historical rows in one INSERT per kind (created, changed),
-    as the per-row save() of simple-history would have written them."""
+    as the per-row save() of simple-history would have written them. A submission created in this
+    transaction (`fresh`) has no rows yet, so they are not read.
+
+    Returns the summary and the submission's rows after the write, keyed by the key object's id."""
     summary = WriteSummary()
-    existing = {getattr(row, f"{key}_id"): row for row in model.objects.filter(submission=submission)}
+    existing = {} if fresh else {getattr(row, f"{key}_id"): row for row in model.objects.filter(submission=submission)}
+    after = dict(existing)
     fields = list(cleaned[0][1]) if cleaned else []
     created: list[Any] = []
     changed: list[Any] = []
@@ -111,8 +136,13 @@ def _rows_upsert(
             continue
         row = model(submission=submission, updated_by=user, **{key: target}, **clean)
         (created if current is None else changed).append(row)
+        after[target.pk] = row
     if not created and not changed:
-        return summary
+        return summary, after
+    summary.created, summary.updated = len(created), len(changed)
+    if _upsert_with_history_sql(model=model, key=key, created=created, changed=changed, fields=fields):
+        _bump(submission, user)
+        return summary, after
     written = model.objects.bulk_create(
         [*created, *changed],
         update_conflicts=True,
@@ -130,9 +160,98 @@ def _rows_upsert(
             model.history.bulk_history_create(  # type: ignore[attr-defined]
                 rows, update=update, default_change_reason=None, default_date=when
             )
-    summary.created, summary.updated = len(created), len(changed)
     _bump(submission, user)
-    return summary
+    return summary, after
+
+
+# Values the driver takes as they are, by field class: what `get_db_prep_save` would return unchanged for
+# them (a DecimalField's to_python keeps a Decimal of at most 20 digits as it is, and `decimal_parse` lets
+# through at most 15 integer and 4 decimal digits). Anything else goes through `get_db_prep_save`.
+_PASS_THROUGH: dict[type, tuple[type, ...]] = {
+    models.DecimalField: (Decimal,),
+    models.ForeignKey: (int,),
+    models.BooleanField: (bool,),
+    models.TextField: (str,),
+    models.CharField: (str,),
+    models.DateField: (datetime.date,),
+}
+
+
+def _db_prep(field: Any, connection: Any) -> Any:
+    accepted = _PASS_THROUGH.get(type(field), ())
+
+    def prep(value: Any) -> Any:
+        if value is None or type(value) in accepted:
+            return value
+        return field.get_db_prep_save(value, connection)
+
+    return prep
+
+
+# The columns simple-history adds to a historical table; every other column is the tracked row's own.
+_HISTORY_COLUMNS = {"history_id", "history_date", "history_change_reason", "history_type", "history_user_id"}
+
+
+def _upsert_with_history_sql(
+    *, model: type[DataValue] | type[Narrative], key: str, created: list, changed: list, fields: list[str]
+) -> bool:
+    """On PostgreSQL, the upsert and its historical rows in one statement: INSERT … ON CONFLICT DO UPDATE …
+    RETURNING feeds INSERT INTO the historical table, so the historical rows are copies of what was written,
+    made by the database instead of as one Python object each. The rows are those `bulk_history_create`
+    writes: every tracked column, the same date for all, no change reason, "+" for a created row and "~"
+    for a changed one, and the user simple-history would take (the request's). False (nothing written)
+    where that does not hold: another database, history switched off, a historical table with more columns."""
+    from django.db import connection
+
+    history: Any = model.history.model  # type: ignore[attr-defined]
+    if connection.vendor != "postgresql" or not getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
+        return False
+    columns = [f for f in model._meta.concrete_fields if not f.primary_key]
+    tracked = {f.attname for f in model._meta.concrete_fields}
+    history_columns = [f.attname for f in history._meta.concrete_fields if f.attname != "history_id"]
+    if set(history_columns) - tracked - _HISTORY_COLUMNS or hasattr(history, "history_relation"):
+        return False
+    rows = [*created, *changed]
+    when = timezone.now()
+    user = history.get_default_history_user(rows[0])
+    ops = connection.ops
+    params: list[Any] = []
+    prepare = [_db_prep(f, connection) for f in columns]
+    for row in rows:
+        row.updated_at = when  # auto_now, as bulk_create's pre_save would set it
+        params.extend(prep(getattr(row, f.attname)) for f, prep in zip(columns, prepare, strict=True))
+    placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    names = [ops.quote_name(f.column) for f in columns]
+    update = [*fields, "updated_by", "updated_at"]
+    conflict = [ops.quote_name(model._meta.get_field(n).column) for n in ("submission", key)]
+    assignments = ", ".join(
+        f"{ops.quote_name(c)} = EXCLUDED.{ops.quote_name(c)}" for c in (model._meta.get_field(n).column for n in update)
+    )
+    pk = ops.quote_name(model._meta.pk.column)
+    extra = {
+        "history_date": "%s",
+        "history_change_reason": "NULL",
+        "history_type": f"CASE WHEN w.{ops.quote_name(key + '_id')} = ANY(%s::bigint[]) THEN '~' ELSE '+' END",
+        "history_user_id": "%s",
+    }
+    selected = [extra.get(c, f"w.{ops.quote_name(c)}") for c in history_columns]
+    # Identifiers come from the models' metadata, quoted; every value is a parameter.
+    table, history_table = ops.quote_name(model._meta.db_table), ops.quote_name(history._meta.db_table)
+    values = ", ".join([placeholder] * len(rows))
+    upsert = (
+        f"INSERT INTO {table} ({', '.join(names)}) VALUES {values} ON CONFLICT ({', '.join(conflict)}) "  # noqa: S608
+        f"DO UPDATE SET {assignments} RETURNING {pk}, {', '.join(names)}"
+    )
+    targets = ", ".join(ops.quote_name(c) for c in history_columns)
+    sql = f"WITH w AS ({upsert}) INSERT INTO {history_table} ({targets}) SELECT {', '.join(selected)} FROM w"  # noqa: S608
+    tail = {"history_date": when, "history_type": [getattr(r, f"{key}_id") for r in changed]}
+    tail["history_user_id"] = user.pk if user is not None else None
+    for column in history_columns:
+        if column in tail:
+            params.append(tail[column])
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+    return True
 
 
 @transaction.atomic
@@ -145,6 +264,27 @@ def submission_create(
     body: ResponsibleBody | None = None,
 ) -> tuple[Submission, bool]:
     """Get or create the (reporter, period) submission: the natural key makes a retry harmless."""
+    return submission_get_or_create_in_transaction(user=user, plan=plan, period=period, region=region, body=body)
+
+
+# The foreign keys of a new submission: `full_clean` would check each one exists with a query of its own,
+# but every one is an object this request read from the database (or the user it authenticated), and the
+# database's foreign keys refuse a row that lost its target anyway.
+_CREATE_FOREIGN_KEYS = ["plan", "period", "region", "body", "created_by"]
+
+
+def submission_get_or_create_in_transaction(
+    *,
+    user: User,
+    plan: Plan,
+    period: Period,
+    region: Region | None = None,
+    body: ResponsibleBody | None = None,
+) -> tuple[Submission, bool]:
+    """`submission_create` for a caller that already holds a transaction (no savepoint of its own: an error
+    must roll the caller's whole transaction back, as `report_upload`'s does)."""
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("submission_get_or_create_in_transaction needs the caller's transaction")
     if (region is None) == (body is None):
         raise ValidationError({"reporter": _("须且只能指定一个填报主体：设区市或省级责任单位。")})
     if region is not None and region.level != Region.Level.CITY:
@@ -164,7 +304,7 @@ def submission_create(
             submission = Submission(**lookup, created_by=user)
             # Uniqueness is the database's to decide: a check here races with an identical request,
             # which would answer a confusing "constraint invalid" instead of returning that submission.
-            submission.full_clean(validate_unique=False, validate_constraints=False)
+            submission.full_clean(exclude=_CREATE_FOREIGN_KEYS, validate_unique=False, validate_constraints=False)
             submission.save()
     except IntegrityError:
         # Two identical requests raced; the other one created it.
@@ -286,25 +426,38 @@ def submission_values_put(
     not named are left as they are. All or nothing: one bad item and nothing is written."""
     submission = submission_lock(submission=submission, expected_version=expected_version)
     ensure_editable(submission=submission, user=user)
-    summary = values_write_locked(submission=submission, user=user, values=values)
-    return submission, summary
+    return submission, values_write_locked(submission=submission, user=user, values=values).summary
 
 
-def values_write_locked(*, submission: Submission, user: User, values: Any) -> WriteSummary:
-    """Check every item, then write them, for a submission the caller has locked and found editable.
-    Raises ValidationError naming each failing item (`values.<code>.<field>`) before anything is written."""
-    cleaned = values_clean(submission=submission, values=values)
-    return _rows_upsert(model=DataValue, key="indicator", submission=submission, user=user, cleaned=cleaned)
+def values_write_locked(*, submission: Submission, user: User, values: Any, fresh: bool = False) -> ValuesWritten:
+    """Check every item, then write them, for a submission the caller has locked and found editable
+    (`fresh`: created in this transaction, so it has no values yet). Raises ValidationError naming each
+    failing item (`values.<code>.<field>`) before anything is written."""
+    indicators = indicators_for_values(submission=submission)
+    cleaned = values_clean(submission=submission, values=values, indicators=indicators)
+    summary, after = _rows_upsert(
+        model=DataValue, key="indicator", submission=submission, user=user, cleaned=cleaned, fresh=fresh
+    )
+    return ValuesWritten(summary=summary, indicators=indicators, values=after)
 
 
-def values_clean(*, submission: Submission, values: Any) -> list[tuple[Indicator, dict[str, Any]]]:
+def indicators_for_values(*, submission: Submission) -> list[Indicator]:
+    """The reporter's expected indicators, in their order, without the related rows nothing here reads."""
+    expected = indicators_expected(plan=submission.plan, region=submission.region, body=submission.body)
+    return list(expected.select_related(None))
+
+
+def values_clean(
+    *, submission: Submission, values: Any, indicators: list[Indicator] | None = None
+) -> list[tuple[Indicator, dict[str, Any]]]:
     """Every item checked against its indicator's kind, the indicators read in one query (two when some
-    codes are not the reporter's: one more to tell "not yours" from "unknown")."""
+    codes are not the reporter's: one more to tell "not yours" from "unknown"); none when the caller
+    passes the reporter's `indicators`."""
     if not isinstance(values, list):
         raise ValidationError({"values": [_("应为列表。")]})
-    expected = {
-        i.code: i for i in indicators_expected(plan=submission.plan, region=submission.region, body=submission.body)
-    }
+    if indicators is None:
+        indicators = indicators_for_values(submission=submission)
+    expected = {i.code: i for i in indicators}
     errors: dict[str, list[str]] = {}
     cleaned: list[tuple[Indicator, dict[str, Any]]] = []
     seen: set[str] = set()
@@ -388,7 +541,7 @@ def submission_narratives_put(
     if errors:
         raise ValidationError(errors)
 
-    summary = _rows_upsert(model=Narrative, key="measure", submission=submission, user=user, cleaned=cleaned)
+    summary, _rows = _rows_upsert(model=Narrative, key="measure", submission=submission, user=user, cleaned=cleaned)
     return submission, summary
 
 

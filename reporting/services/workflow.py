@@ -17,10 +17,10 @@ from indicators.models import Indicator
 from portal.accounts.models import SecurityEvent
 from portal.accounts.security import security_event_record
 from reporting.models import DataValue, Submission, Transition
-from reporting.selectors import indicators_expected, value_as_number, values_previous
+from reporting.selectors import indicators_expected, value_as_number, values_previous_numbers
 from reporting.services.notifications import transition_notices_create
 from reporting.services.rollups import rollup_enqueue
-from reporting.services.submissions import ensure_period_open, jump_exceeds, submission_lock
+from reporting.services.submissions import ValuesWritten, ensure_period_open, jump_exceeds, submission_lock
 
 S = Submission.Status
 MAX_REASON = 2000
@@ -70,13 +70,22 @@ def _uses_city_review(submission: Submission) -> bool:
     return submission.region_id is not None and settings.REPORTING_CITY_REVIEW
 
 
-def submission_completeness_errors(*, submission: Submission) -> dict[str, list[str]]:
+def submission_completeness_errors(
+    *, submission: Submission, written: ValuesWritten | None = None
+) -> dict[str, list[str]]:
     """What stops a submit: missing required values, milestones without a date, and large moves from
-    last quarter that carry no comment (a warning the reporter must answer, as in DHIS2)."""
+    last quarter that carry no comment (a warning the reporter must answer, as in DHIS2).
+
+    `written`: the values write this transaction just made under the same row lock; its indicators and
+    the submission's values after it are what the database holds now, so they are not read again."""
     errors: dict[str, list[str]] = {}
-    values = {v.indicator_id: v for v in DataValue.objects.filter(submission=submission)}
-    previous = values_previous(submission=submission)
-    for indicator in indicators_expected(plan=submission.plan, region=submission.region, body=submission.body):
+    if written is None:
+        values = {v.indicator_id: v for v in DataValue.objects.filter(submission=submission)}
+        indicators: Any = indicators_expected(plan=submission.plan, region=submission.region, body=submission.body)
+    else:
+        values, indicators = written.values, written.indicators
+    previous = values_previous_numbers(submission=submission)
+    for indicator in indicators:
         key = f"values.{indicator.code}"
         value = values.get(indicator.pk)
         if indicator.kind == Indicator.Kind.MILESTONE:
@@ -109,8 +118,9 @@ def submission_submit(*, submission: Submission, user: User, expected_version: i
     return submission_submit_locked(submission=submission, user=user)
 
 
-def submission_submit_locked(*, submission: Submission, user: User) -> Submission:
-    """The submit step for a submission the caller has locked (and checked the version of) in its transaction."""
+def submission_submit_locked(*, submission: Submission, user: User, written: ValuesWritten | None = None) -> Submission:
+    """The submit step for a submission the caller has locked (and checked the version of) in its transaction;
+    `written` is the values write made just before in that transaction, if any."""
     if not user.has_perm("reporting.submit_submission", submission):
         raise PermissionDenied(_("您无权提交该报表。"))
     if submission.status in (S.SUBMITTED, S.CITY_APPROVED, S.CONFIRMED):
@@ -126,7 +136,7 @@ def submission_submit_locked(*, submission: Submission, user: User) -> Submissio
             % {"period": submission.period.code, "end": submission.period.end},
             errors={"period": [_("季度尚未结束。")]},
         )
-    errors = submission_completeness_errors(submission=submission)
+    errors = submission_completeness_errors(submission=submission, written=written)
     if errors:
         raise ValidationError(errors)
     old = submission.status

@@ -131,3 +131,36 @@ def test_login_takes_json_only_as_a_post(db):
     response = APIClient().post(TOKEN, "username=reader", content_type="text/plain")
     assert response.status_code == 415
     assert set(response.json()) == {"message", "errors"}
+
+
+def test_a_request_reads_only_the_token_presented_and_the_night_purges_expired_ones(user):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from portal.accounts.tasks import api_tokens_purge_task
+
+    client = APIClient()
+    token = _login(client, "reader", PASSWORD).json()["token"]
+    old, _old_token = AuthToken.objects.create(user=user)
+    AuthToken.objects.filter(pk=old.pk).update(expiry=timezone.now() - timedelta(hours=1))
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/api/v1/periods/").status_code == 200
+    token_reads = [q["sql"] for q in queries if "knox_authtoken" in q["sql"]]
+    assert len(token_reads) == 1
+    assert AuthToken.objects.filter(pk=old.pk).exists()  # left for the nightly purge
+
+    assert api_tokens_purge_task() == 1
+    assert list(AuthToken.objects.filter(user=user)) == [AuthToken.objects.get(token_key=token[:15])]
+    assert client.get("/api/v1/periods/").status_code == 200
+
+
+def test_an_expired_token_presented_is_refused_and_deleted(user):
+    client = APIClient()
+    token = _login(client, "reader", PASSWORD).json()["token"]
+    AuthToken.objects.update(expiry=timezone.now() - timedelta(seconds=1))
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+
+    assert client.get("/api/v1/periods/").status_code == 401
+    assert AuthToken.objects.count() == 0

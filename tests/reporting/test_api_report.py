@@ -186,3 +186,67 @@ def test_the_city_system_sends_only_its_own_indicators(plan, period, nanjing, na
     assert response.status_code == 400
     assert response.json()["errors"] == {"values.NO-SUCH-CODE": ["未知的指标代码“NO-SUCH-CODE”。"]}
     assert _nothing_written() == (0, 0, 0, 0, 0)
+
+
+def test_a_jump_from_last_quarter_without_a_comment_stops_the_one_call(
+    plan, period, previous_period, nanjing, nanjing_reporter, client_for, today
+):
+    # The submit checks the values this call has just written, without reading them back.
+    before, _ = submission_create(user=nanjing_reporter, plan=plan, period=previous_period, region=nanjing)
+    submission_values_put(submission=before, user=nanjing_reporter, values=full_values(before))
+    counts = _nothing_written()
+    body = _body(plan, nanjing, submit=True)
+    stock = next(v for v in body["values"] if "value" in v)
+    stock["value"] = "5000"  # five times last quarter's 1000
+    client = client_for(nanjing_reporter)
+
+    refused = client.post(REPORT, body, format="json")
+
+    assert refused.status_code == 400
+    assert list(refused.json()["errors"]) == [f"values.{stock['indicator']}.comment"]
+    assert _nothing_written() == counts
+
+    stock["comment"] = "新认定一批高技能人才"
+    accepted = client.post(REPORT, body, format="json")
+    assert accepted.status_code == 201, accepted.json()
+    assert accepted.json()["status"] == "submitted"
+
+
+def test_an_existing_report_is_complete_with_the_values_it_held_and_those_sent(
+    plan, period, previous_period, nanjing, nanjing_reporter, client_for, today
+):
+    before, _ = submission_create(user=nanjing_reporter, plan=plan, period=previous_period, region=nanjing)
+    submission_values_put(submission=before, user=nanjing_reporter, values=full_values(before))
+    values = full_values(Submission(plan=plan, region=nanjing))
+    stock = next(v for v in values if "value" in v)
+    stock.update(value="5000", comment="新认定一批高技能人才")
+    draft, _ = submission_create(user=nanjing_reporter, plan=plan, period=period, region=nanjing)
+    draft, _ = submission_values_put(submission=draft, user=nanjing_reporter, values=values[:-1])
+    client = client_for(nanjing_reporter)
+
+    # The held stock loses its comment: the jump it explains needs one again.
+    uncommented = client.post(
+        REPORT,
+        {**_body(plan, nanjing, submit=True), "values": [{**stock, "comment": ""}, values[-1]]},
+        format="json",
+        HTTP_IF_MATCH=f'"{draft.version}"',
+    )
+    assert uncommented.status_code == 400
+    assert list(uncommented.json()["errors"]) == [f"values.{stock['indicator']}.comment"]
+
+    # Only the missing value is sent: the report is complete with the ones it held.
+    response = client.post(
+        REPORT, {**_body(plan, nanjing, submit=True), "values": values[-1:]}, format="json", HTTP_IF_MATCH="*"
+    )
+    assert response.status_code == 200, response.json()
+    assert response.json()["summary"] == {"created": 1, "updated": 0, "unchanged": 0}
+    assert Submission.objects.get(pk=draft.pk).status == Submission.Status.SUBMITTED
+
+    # And one the draft lacked, not sent, still stops the submit.
+    Submission.objects.filter(pk=draft.pk).update(status=Submission.Status.DRAFT)
+    DataValue.objects.filter(submission=draft, indicator__code=values[0]["indicator"]).delete()
+    incomplete = client.post(
+        REPORT, {**_body(plan, nanjing, submit=True), "values": values[1:2]}, format="json", HTTP_IF_MATCH="*"
+    )
+    assert incomplete.status_code == 400
+    assert f"values.{values[0]['indicator']}" in incomplete.json()["errors"]

@@ -92,3 +92,37 @@ def test_two_editors_fifty_edits_each_lose_nothing(
         assert value.value == 50
         assert value.history.count() == 50
     assert len(results) == 2
+
+
+def test_eight_identical_reports_with_one_key_write_once_and_replay(
+    transactional_db, plan, period, nanjing, nanjing_reporter, time_machine
+):
+    """A client's retries racing its first request: the key's INSERT … ON CONFLICT waits for the first to
+    commit, then every other request replays its answer; the report and its values are written once."""
+    from rest_framework.test import APIClient
+
+    from reporting.models import IdempotencyRecord, Transition
+    from tests.reporting.conftest import full_values
+
+    time_machine.move_to(datetime(2026, 1, 5, 10, tzinfo=ZoneInfo("Asia/Shanghai")))
+    body = {"period": period.code, "region": nanjing.code, "submit": True}
+    body["values"] = full_values(Submission(plan=plan, region=nanjing))
+
+    def post(_index):
+        client = APIClient()
+        client.force_authenticate(nanjing_reporter)
+        response = client.post("/api/v1/submissions/report/", body, format="json", HTTP_IDEMPOTENCY_KEY="q4")
+        return response.status_code, response.get("Idempotent-Replayed"), response.json()
+
+    results, errors = _in_threads(8, post)
+    assert errors == []
+    assert [status for status, _replayed, _body in results] == [201] * 8
+    assert sum(1 for _status, replayed, _body in results if replayed != "true") == 1
+    answers = [answer for _status, _replayed, answer in results]
+    assert all(a == answers[0] for a in answers), [
+        {k: (a[k], answers[0][k]) for k in a if a[k] != answers[0][k]} for a in answers
+    ]
+    submission = Submission.objects.get(period=period, region=nanjing)
+    assert submission.values.count() == len(body["values"])
+    assert Transition.objects.filter(submission=submission).count() == 2
+    assert IdempotencyRecord.objects.count() == 1

@@ -214,3 +214,43 @@ def test_narratives_are_written_per_measure_and_refuse_unknown_measures(draft, n
         )
     assert list(excinfo.value.message_dict) == ["narratives.99.measure"]
     assert Narrative.objects.filter(submission=draft).count() == 1
+
+
+def _history_rows(model, submission):
+    skip = {"history_id", "history_date", "id", "submission_id", "updated_at"}
+    rows = [
+        tuple(sorted((k, v) for k, v in row.items() if k not in skip))
+        for row in model.history.filter(submission_id=submission.pk).values()
+    ]
+    return sorted(rows, key=repr)
+
+
+def test_the_one_statement_upsert_writes_the_history_rows_simple_history_writes(
+    plan, period, previous_period, nanjing, nanjing_reporter, monkeypatch, time_machine
+):
+    """PostgreSQL writes values and their historical rows in one statement; another database (or this one
+    with that path switched off) through bulk_create and bulk_history_create. Both leave the same rows."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from reporting.services import submissions
+
+    time_machine.move_to(datetime(2026, 1, 5, 10, tzinfo=ZoneInfo("Asia/Shanghai")))
+
+    def write(period_):
+        submission, _ = submission_create(user=nanjing_reporter, plan=plan, period=period_, region=nanjing)
+        values = full_values(submission)
+        submission_values_put(submission=submission, user=nanjing_reporter, values=values[:10])
+        changed = [{**item, "comment": "核实"} for item in values[5:15]]
+        submission_values_put(submission=submission, user=nanjing_reporter, values=changed)
+        return submission
+
+    fast = write(period)
+    monkeypatch.setattr(submissions, "_upsert_with_history_sql", lambda **_kwargs: False)
+    slow = write(previous_period)
+
+    assert _history_rows(DataValue, fast) == _history_rows(DataValue, slow)
+    kinds = sorted(DataValue.history.filter(submission_id=fast.pk).values_list("history_type", flat=True))
+    assert kinds == ["+"] * 15 + ["~"] * 5
+    row = DataValue.history.filter(submission_id=fast.pk).first()
+    assert (row.history_change_reason, row.history_date) == (None, row.updated_at)
