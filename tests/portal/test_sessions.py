@@ -50,3 +50,61 @@ def test_absolute_limit_is_8_hours_however_active(client, nanjing_reporter):
                 break
             survived += 1
         assert survived == 16
+
+
+def _session_writes(client) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/report/").status_code == 200
+    return sum(1 for q in queries.captured_queries if q["sql"].startswith('UPDATE "django_session"'))
+
+
+def test_the_last_activity_is_written_at_most_once_a_minute(client, nanjing_reporter, settings):
+    assert settings.SESSION_TOUCH_SECONDS == 60
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        client.force_login(nanjing_reporter)
+        assert _session_writes(client) == 1  # the first request after login records the activity
+        assert _session_writes(client) == 0
+        clock.shift(timedelta(seconds=59))
+        assert _session_writes(client) == 0
+        clock.shift(timedelta(seconds=1))
+        assert _session_writes(client) == 1
+        assert _session_writes(client) == 0
+
+
+def test_idle_time_counts_from_the_last_written_activity(client, nanjing_reporter):
+    """Within the minute's granularity a session ends early, never late: a request 59 s after the last
+    written one is not written, so the 30 minutes run from the earlier one."""
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        client.force_login(nanjing_reporter)
+        assert _still_logged_in(client)  # written: t = 0
+        clock.shift(timedelta(seconds=59))
+        assert _still_logged_in(client)  # not written
+        clock.shift(timedelta(minutes=29))
+        assert _still_logged_in(client)  # 29 min 59 s after the written activity: still in (and written)
+        clock.shift(timedelta(seconds=59))
+        assert _still_logged_in(client)  # not written
+        clock.shift(timedelta(minutes=29, seconds=2))
+        # 30 min 1 s after the last written activity, 29 min 2 s after the last request: out.
+        assert not _still_logged_in(client)
+
+
+def test_a_session_active_every_50_seconds_never_idles_out(client, nanjing_reporter):
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        client.force_login(nanjing_reporter)
+        for _ in range(60):  # 50 minutes
+            clock.shift(timedelta(seconds=50))
+            assert _still_logged_in(client)
+
+
+def test_auditor_idle_limit_holds_to_the_minute(client, auditor):
+    with time_machine.travel(timezone.now(), tick=False) as clock:
+        client.force_login(auditor)
+        assert client.get("/report/review/").status_code == 200  # written: t = 0
+        clock.shift(timedelta(seconds=30))
+        assert client.get("/report/review/").status_code == 200  # not written
+        clock.shift(timedelta(minutes=15) - timedelta(seconds=29))
+        # 14 min 31 s after the last request, 15 min 1 s after the last written one: out.
+        assert client.get("/report/review/").status_code == 302
