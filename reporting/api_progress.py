@@ -3,6 +3,7 @@ targets and measures, completeness of reporting, and the user's in-app notificat
 
 from typing import Any
 
+from django.http import HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, extend_schema_view
@@ -17,7 +18,7 @@ from common.parsers import body_refuse_unreadable
 from measures.models import Plan
 from reporting.api import errors
 from reporting.models import Figure, Notification, Period
-from reporting.read_cache import read_cached, read_key, read_version
+from reporting.read_cache import read_cached_answer, read_key, read_version
 from reporting.selectors import period_current, period_get_by_code
 from reporting.selectors.progress import completeness, figures_visibility, figures_visible_to, plan_status
 from reporting.services.notifications import notification_mark_read
@@ -91,7 +92,7 @@ class FigureViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = FigureSerializer
     queryset = Figure.objects.none()
 
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
         """One page from the read cache, keyed by the figures' version, who may see which figures, every
         filter and the page asked for. The page is cut in the database: a period holds every province's
         figures at national scale, and a miss must not serialise them all."""
@@ -107,7 +108,7 @@ class FigureViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             request.query_params.get("offset"),
             read_version(plan_id=plan.pk),
         )
-        return Response(read_cached(key, lambda: self._page(plan, period, data)))
+        return read_cached_answer(request, key, lambda: self._page(plan, period, data))
 
     def _page(self, plan: Plan, period: Period, data: dict[str, Any]) -> Any:
         rows = self._rows(plan, period, data)
@@ -194,11 +195,11 @@ class StatusViewSet(viewsets.ViewSet):
         parameters=[PLAN, PERIOD],
         responses={200: StatusSerializer, **errors(400, 401, 404)},
     )
-    def list(self, request: Request) -> Response:
+    def list(self, request: Request) -> HttpResponse:
         plan, period = _plan(request), _period(request)
         # The same answer for every signed-in user (official province figures); the labels follow the language.
         key = read_key("status", plan.pk, period.pk, read_version(plan_id=plan.pk))
-        return Response(read_cached(key, lambda: self._payload(plan, period)))
+        return read_cached_answer(request, key, lambda: self._payload(plan, period))
 
     def _payload(self, plan: Plan, period: Period) -> dict[str, Any]:
         grid = plan_status(plan=plan, period=period)

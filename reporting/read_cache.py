@@ -19,7 +19,11 @@ from typing import Any, TypeVar
 
 from django.core.cache import cache
 from django.db import connection
+from django.http import HttpResponse
 from django.utils import timezone, translation
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from reporting.models import FiguresVersion
 
@@ -86,3 +90,29 @@ def read_cached(key: str, compute: Callable[[], T]) -> T:
     except Exception:
         log.warning("read cache unreachable", exc_info=True)
     return value
+
+
+def read_cached_answer(request: Request, key: str, compute: Callable[[], Any]) -> HttpResponse:
+    """A DRF answer from the read cache: for JSON, the rendered body itself (kept beside the data, under
+    the same key and the media type asked for), so that a hit neither serialises nor encodes anything;
+    the browsable API renders the cached data as usual. The headers are those DRF would send."""
+    renderer = getattr(request, "accepted_renderer", None)
+    if type(renderer) is not JSONRenderer:
+        return Response(read_cached(key, compute))
+    media_type = request.accepted_media_type
+    body_key = read_key(key, "body", media_type)
+    try:
+        body = cache.get(body_key)
+    except Exception:
+        log.warning("read cache unreachable", exc_info=True)
+        body = None
+    if body is None:
+        data = read_cached(key, compute)
+        body = renderer.render(data, media_type, {"request": request, "view": request.parser_context.get("view")})
+        try:
+            cache.set(body_key, body, TIMEOUT_SECONDS)
+        except Exception:
+            log.warning("read cache unreachable", exc_info=True)
+    charset = renderer.charset
+    content_type = f"{renderer.media_type}; charset={charset}" if charset else renderer.media_type
+    return HttpResponse(body, content_type=content_type)

@@ -2,6 +2,7 @@
 version, which the rollup changes in the transaction that writes them, so a reader never sees figures older
 than the last committed rollup; and a cached answer never reaches a reader with other rights."""
 
+import json
 from datetime import date
 from decimal import Decimal
 
@@ -91,3 +92,37 @@ def test_two_cities_never_share_a_cached_page_or_answer(
     assert "南京市" not in home.content.decode()
     suzhou_rows = client_for(suzhou_reporter).get("/api/v1/figures/", {"indicator": "apprentices-trained"}).json()
     assert {r["region"] for r in suzhou_rows["results"]} == {"320000", suzhou.code}
+
+
+def test_api_answers_are_kept_rendered_with_the_headers_drf_sends(
+    client_for,
+    quarter,  # noqa: F811 - the fixture imported above
+    coordinator,
+    plan,
+    monkeypatch,
+):
+    from rest_framework.renderers import JSONRenderer
+
+    rollup_period(plan_id=plan.pk, period_id=quarter.pk)
+    api = client_for(coordinator)
+    renders = []
+    real = JSONRenderer.render
+    monkeypatch.setattr(JSONRenderer, "render", lambda self, *a, **k: renders.append(1) or real(self, *a, **k))
+    for path in ("/api/v1/status/", "/api/v1/figures/?region=320000&span=ytd"):
+        renders.clear()
+        first, second = api.get(path), api.get(path)
+        assert (first.status_code, second.status_code) == (200, 200)
+        assert len(renders) == 1  # the second answer is the stored body
+        assert second.content == first.content
+        for header in ("Content-Type", "Vary", "Allow", "Cache-Control"):
+            assert second[header] == first[header], header
+        assert second["Content-Type"] == "application/json"
+        assert "Accept" in second["Vary"].split(", ")
+        # The browsable API still renders its page (from the cached data), not the stored JSON.
+        page = api.get(path, HTTP_ACCEPT="text/html")
+        assert page.status_code == 200
+        assert page["Content-Type"].startswith("text/html")
+        # An indented answer is another body.
+        indented = api.get(path, HTTP_ACCEPT="application/json; indent=2")
+        assert indented.content != first.content
+        assert json.loads(indented.content) == json.loads(first.content)
