@@ -33,6 +33,15 @@ class Scope:
     def sees_everything(self) -> bool:
         return bool(self.roles & {Role.COORDINATOR, Role.AUDITOR})
 
+    def text(self) -> str:
+        """The whole scope as text, the same for equal scopes: part of the key of anything kept per reader."""
+        cities = ";".join(
+            f"{role}:{','.join(map(str, sorted(ids)))}" for role, ids in sorted(self.city_ids_by_role.items())
+        )
+        return (
+            f"roles={','.join(sorted(self.roles))}|cities={cities}|bodies={','.join(map(str, sorted(self.body_ids)))}"
+        )
+
 
 def memberships_active(*, user: User | AnonymousUser, on: date | None = None):
     day = on or timezone.localdate()
