@@ -108,3 +108,26 @@ def test_auditor_idle_limit_holds_to_the_minute(client, auditor):
         clock.shift(timedelta(minutes=15) - timedelta(seconds=29))
         # 14 min 31 s after the last request, 15 min 1 s after the last written one: out.
         assert client.get("/report/review/").status_code == 302
+
+
+def test_the_memberships_read_with_the_session_user_are_todays_and_fresh(client, plan, nanjing, django_user_model):
+    """A session's user comes with its memberships in the same query: a role granted, ended or not yet
+    valid shows at the next request, exactly as when they were read on their own."""
+    from datetime import date
+
+    from portal.accounts.services import membership_end, membership_grant
+
+    indicator = "/dashboard/indicators/high-skill-workers-per-10000/"
+    person = django_user_model.objects.create_user(username="later-reporter", password="a-long-test-password")
+    today = timezone.localdate()
+    membership_grant(user=person, role="city_reporter", region=nanjing, valid_from=today + timedelta(days=1))
+    client.force_login(person)
+    assert "您尚未获得任何角色授权" in client.get(indicator).content.decode()  # valid from tomorrow
+    granted = membership_grant(user=person, role="city_reviewer", region=nanjing, valid_from=date(2018, 1, 1))
+    page = client.get(indicator)
+    assert page.status_code == 200
+    assert "您尚未获得任何角色授权" not in page.content.decode()
+    assert client.get("/dashboard/city/").status_code == 200  # Nanjing's home page
+    membership_end(membership=granted, on=today - timedelta(days=1))
+    assert "您尚未获得任何角色授权" in client.get(indicator).content.decode()
+    assert client.get("/dashboard/city/").status_code == 403
