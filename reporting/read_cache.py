@@ -14,11 +14,12 @@ The cache is an optimisation: when it cannot be reached, the answer is computed 
 import hashlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from django.core.cache import cache
 from django.db import connection
+from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.utils import timezone, translation
 from rest_framework.renderers import JSONRenderer
@@ -59,14 +60,34 @@ def figures_version_bump(*, plan_id: int) -> None:
 
 def read_version(*, plan_id: int) -> str:
     """The figures' token and the plan tables' latest history ids, in one query."""
+    return read_version_and_digest(plan_id=plan_id)[0]
+
+
+def read_version_and_digest(*, plan_id: int, rows: Sequence[QuerySet] = ()) -> tuple[str, str]:
+    """`read_version`, and a digest of every row of the querysets `rows` (what a page shows from tables the
+    version does not cover, such as submissions), in the same query on PostgreSQL (one more each elsewhere).
+    The rows are read, not built: the digest changes whenever any value in them does."""
     parts = ", ".join(f"(SELECT MAX(history_id) FROM {table})" for table in _PLAN_TABLES)  # noqa: S608 - fixed names
+    params: list[Any] = [plan_id]
+    digests = ""
+    postgres = connection.vendor == "postgresql"
+    if rows and postgres:
+        for queryset in rows:
+            sql, more = queryset.query.sql_with_params()
+            # The ORM's own SQL, its parameters passed apart.
+            digests += f", (SELECT md5(string_agg(r::text, '|' ORDER BY r::text)) FROM ({sql}) r)"  # noqa: S608
+            params.extend(more)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT (SELECT token FROM reporting_figuresversion WHERE plan_id = %s), {parts}",  # noqa: S608 - same
-            [plan_id],
+            f"SELECT (SELECT token FROM reporting_figuresversion WHERE plan_id = %s), {parts}{digests}",  # noqa: S608 - same
+            params,
         )
         row = cursor.fetchone()
-    return ".".join("" if value is None else str(value) for value in row)
+    texts = ["" if value is None else str(value) for value in row]
+    version, digest = ".".join(texts[: 1 + len(_PLAN_TABLES)]), ".".join(texts[1 + len(_PLAN_TABLES) :])
+    if rows and not postgres:
+        digest = hashlib.sha256(repr([sorted(map(repr, queryset)) for queryset in rows]).encode()).hexdigest()
+    return version, digest
 
 
 def read_key(*parts: Any) -> str:

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET
 
 from measures.models import Plan
 from reporting.models import Figure, Period
-from reporting.read_cache import read_cached, read_key, read_version
+from reporting.read_cache import read_cached, read_key, read_version, read_version_and_digest
 from reporting.selectors.dashboards import (
     Audience,
     IndicatorDetail,
@@ -32,7 +32,7 @@ from reporting.selectors.dashboards import (
     indicator_detail,
     measure_detail,
     overview_judged,
-    overview_submissions_state,
+    overview_submissions_rows,
     periods_ended,
     plan_default,
 )
@@ -117,7 +117,9 @@ def overview(request: AuthenticatedRequest) -> HttpResponse:
     if plan is None or period is None:
         return _empty(request, audience, plan, periods)
     today = timezone.localdate()
-    version = read_version(plan_id=plan.pk)
+    version, submissions = read_version_and_digest(
+        plan_id=plan.pk, rows=overview_submissions_rows(plan=plan, period=period)
+    )
     context = _context(audience, periods, period, basis, plan=plan, today=today)
     # What the figures say (the grid, the judged targets, the lagging ones) is the same for every province
     # reader of a period and basis: computed and rendered once per figures' version and language.
@@ -136,12 +138,13 @@ def overview(request: AuthenticatedRequest) -> HttpResponse:
         return render_to_string("dashboards/_overview_body.html", {**context, "request": request})
 
     # The whole body is kept too, under everything it shows: the figures (version), what it reads from the
-    # submissions and checks (completeness, overdue, returned, drift: read on every request, as a digest),
-    # the periods offered, the day, the reader's scope (links they may open, the preview switch), the path.
+    # submissions and checks (completeness, overdue, returned, drift: their rows read on every request, in the
+    # version's query, as a digest), the periods offered, the day, the reader's scope (links they may open,
+    # the preview switch), the path.
     page_key = read_key(
         "overview-page",
         judged_key,
-        overview_submissions_state(plan=plan, period=period),
+        submissions,
         [p.code for p in periods],
         period.deadline,
         today,

@@ -7,7 +7,6 @@ official province figures for every role; city-level figures for the province's 
 own people (their city only); the preview basis and other cities' submissions only for coordinators
 and auditors."""
 
-import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -15,7 +14,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Q, Subquery
+from django.db.models import Q, QuerySet, Subquery
 from django.utils import timezone
 
 from indicators.models import Indicator, Target
@@ -430,12 +429,13 @@ def overview_judged(*, plan: Plan, period: Period, basis: str = Figure.Basis.OFF
     )
 
 
-def overview_submissions_state(*, plan: Plan, period: Period) -> str:
-    """What the overview reads besides the figures, as a digest: every field of the period's reports that
-    completeness and overdue show (the home province's cities and the bodies, as `completeness_grid` reads
-    them), of the returned reports listed, and of the latest consistency check. Two queries that build
-    nothing. The rendered overview is kept under it (with the figures' version, the plan tables' history,
-    the day and the reader's scope), so any change to what those parts show is shown at the next request."""
+def overview_submissions_rows(*, plan: Plan, period: Period) -> list[QuerySet]:
+    """What the overview reads besides the figures, as querysets of plain rows (no query here): every field
+    of the period's reports that completeness and overdue show (the home province's cities and the bodies,
+    as `completeness_grid` reads them), of the returned reports listed, and of the latest consistency check.
+    The rendered overview is kept under a digest of them (read on every request, with the figures' version,
+    the plan tables' history, the day and the reader's scope), so any change to what those parts show is
+    shown at the next request."""
     home = Subquery(plan_province_candidates(plan).values("pk")[:1])
     cities = Region.objects.filter(level=Region.Level.CITY, parent=home).values("pk")
     returned = (
@@ -443,23 +443,17 @@ def overview_submissions_state(*, plan: Plan, period: Period) -> str:
         .order_by("-period__year", "-period__quarter", "region__sort_order", "body__code")
         .values("pk")[:RETURNED_LIMIT]
     )
-    rows = (
-        Submission.objects.filter(
-            Q(plan=plan, period=period) & (Q(region__in=cities) | Q(region__isnull=True)) | Q(pk__in=returned)
-        )
-        .order_by("pk")
-        .values_list(
-            "pk", "public_id", "period_id", "region_id", "body_id", "status", "is_late", "submitted_at",
-            "return_reason",
-        )
+    reports = Submission.objects.filter(
+        Q(plan=plan, period=period) & (Q(region__in=cities) | Q(region__isnull=True)) | Q(pk__in=returned)
+    ).values_list(
+        "pk", "public_id", "period_id", "region_id", "body_id", "status", "is_late", "submitted_at", "return_reason"
     )  # fmt: skip
     check = (
         ConsistencyCheck.objects.filter(plan=plan)
         .order_by("-checked_at", "-id")
         .values_list("pk", "checked_at", "figures_checked", "drift_count", "repaired")[:1]
     )
-    text = repr((list(rows), list(check)))
-    return hashlib.sha256(text.encode()).hexdigest()
+    return [reports, check]
 
 
 def dashboard_overview(
