@@ -33,4 +33,6 @@ app.conf.beat_schedule = {
     "email-pending": {"task": "reporting.tasks.email_pending_task", "schedule": crontab(minute="*/5")},
     # Stored answers to Idempotency-Key requests older than a week: no client retries that late.
     "idempotency-purge": {"task": "reporting.tasks.idempotency_purge_task", "schedule": crontab(hour=4, minute=0)},
+    # API tokens past their expiry (they sign nothing in; the one presented is deleted at once).
+    "tokens-purge": {"task": "reporting.tasks.tokens_purge_task", "schedule": crontab(hour=4, minute=10)},
 }

@@ -94,3 +94,10 @@ def idempotency_purge_task() -> int:
     from reporting.services.housekeeping import idempotency_records_purge
 
     return idempotency_records_purge()
+
+
+@shared_task(**RETRYING, soft_time_limit=240, time_limit=300)
+def tokens_purge_task() -> int:
+    from portal.accounts.services import tokens_expired_purge
+
+    return tokens_expired_purge()

@@ -25,6 +25,7 @@ from rest_framework.views import APIView
 from common.errors import ApplicationError
 from common.parsers import body_refuse_unreadable
 from measures.serializers import ErrorSerializer
+from portal.accounts.authentication import PortalTokenAuthentication
 from portal.accounts.models import SecurityEvent
 from portal.accounts.security import security_event_record
 from portal.accounts.selectors import second_factor_enrolled, second_factor_required, user_scope
@@ -177,6 +178,8 @@ class TokenLoginView(APIView):
 
 
 class TokenLogoutView(LogoutView):
+    authentication_classes = (PortalTokenAuthentication,)
+
     @extend_schema(
         tags=["auth 登录"],
         summary="注销当前令牌 · End the token used for this request",

@@ -230,3 +230,9 @@ def user_active_set(*, user: User, active: bool, by: User | AnonymousUser | None
         },
     )
     return user
+
+
+def tokens_expired_purge() -> int:
+    """Delete API tokens past their expiry (nightly; API authentication checks only the presented token)."""
+    deleted, _by_model = get_token_model().objects.filter(expiry__lt=timezone.now()).delete()
+    return deleted

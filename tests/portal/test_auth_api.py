@@ -131,3 +131,33 @@ def test_login_takes_json_only_as_a_post(db):
     response = APIClient().post(TOKEN, "username=reader", content_type="text/plain")
     assert response.status_code == 415
     assert set(response.json()) == {"message", "errors"}
+
+
+def test_a_token_costs_one_query_and_expired_ones_are_purged_nightly(user):
+    """The presented token is read with its user in one query (knox would also read all the user's other
+    tokens on every request to delete the expired ones); an expired token presented is refused and deleted
+    at once, the user's other expired tokens by the nightly purge."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from portal.accounts.services import tokens_expired_purge
+
+    _instance, stale = AuthToken.objects.create(user=user, expiry=timedelta(hours=8))
+    _instance, old = AuthToken.objects.create(user=user, expiry=timedelta(hours=8))
+    _instance, current = AuthToken.objects.create(user=user, expiry=timedelta(hours=8))
+    AuthToken.objects.filter(token_key__in=[stale[:15], old[:15]]).update(expiry=timezone.now() - timedelta(seconds=1))
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {current}")
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/api/v1/periods/").status_code == 200
+    assert sum(1 for q in queries.captured_queries if "knox_authtoken" in q["sql"]) == 1
+    assert AuthToken.objects.filter(user=user).count() == 3
+
+    client.credentials(HTTP_AUTHORIZATION=f"Token {stale}")
+    assert client.get("/api/v1/periods/").status_code == 401
+    assert AuthToken.objects.filter(user=user).count() == 2  # the presented expired token, deleted
+
+    assert tokens_expired_purge() == 1
+    assert list(AuthToken.objects.filter(user=user).values_list("token_key", flat=True)) == [current[:15]]
+    client.credentials(HTTP_AUTHORIZATION=f"Token {current}")
+    assert client.get("/api/v1/periods/").status_code == 200
