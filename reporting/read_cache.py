@@ -63,17 +63,17 @@ def read_version(*, plan_id: int) -> str:
     return read_version_and_digest(plan_id=plan_id)[0]
 
 
-def read_version_and_digest(*, plan_id: int, rows: Sequence[QuerySet] = ()) -> tuple[str, str]:
-    """`read_version`, and a digest of every row of the querysets `rows` (what a page shows from tables the
-    version does not cover, such as submissions), in the same query on PostgreSQL (one more each elsewhere).
-    The rows are read, not built: the digest changes whenever any value in them does."""
+def read_version_and_digest(*, plan_id: int, rows: Sequence[tuple[str, Sequence[Any]]] = ()) -> tuple[str, str]:
+    """`read_version`, and a digest of every row that the queries `rows` (SQL and parameters) select: what a
+    page shows from tables the version does not cover, such as submissions. On PostgreSQL in the same query
+    (one more each elsewhere). The rows are read, not built: the digest changes whenever any value in them
+    does."""
     parts = ", ".join(f"(SELECT MAX(history_id) FROM {table})" for table in _PLAN_TABLES)  # noqa: S608 - fixed names
     params: list[Any] = [plan_id]
     digests = ""
     postgres = connection.vendor == "postgresql"
-    if rows and postgres:
-        for queryset in rows:
-            sql, more = queryset.query.sql_with_params()
+    if postgres:
+        for sql, more in rows:
             # The ORM's own SQL, its parameters passed apart.
             digests += f", (SELECT md5(string_agg(r::text, '|' ORDER BY r::text)) FROM ({sql}) r)"  # noqa: S608
             params.extend(more)
@@ -83,10 +83,14 @@ def read_version_and_digest(*, plan_id: int, rows: Sequence[QuerySet] = ()) -> t
             params,
         )
         row = cursor.fetchone()
-    texts = ["" if value is None else str(value) for value in row]
-    version, digest = ".".join(texts[: 1 + len(_PLAN_TABLES)]), ".".join(texts[1 + len(_PLAN_TABLES) :])
-    if rows and not postgres:
-        digest = hashlib.sha256(repr([sorted(map(repr, queryset)) for queryset in rows]).encode()).hexdigest()
+        texts = ["" if value is None else str(value) for value in row]
+        version, digest = ".".join(texts[: 1 + len(_PLAN_TABLES)]), ".".join(texts[1 + len(_PLAN_TABLES) :])
+        if rows and not postgres:
+            found = []
+            for sql, more in rows:
+                cursor.execute(sql, more)
+                found.append(sorted(map(repr, cursor.fetchall())))
+            digest = hashlib.sha256(repr(found).encode()).hexdigest()
     return version, digest
 
 

@@ -32,7 +32,7 @@ from reporting.selectors.dashboards import (
     indicator_detail,
     measure_detail,
     overview_judged,
-    overview_submissions_rows,
+    overview_submissions_sql,
     periods_ended,
     plan_default,
 )
@@ -118,7 +118,7 @@ def overview(request: AuthenticatedRequest) -> HttpResponse:
         return _empty(request, audience, plan, periods)
     today = timezone.localdate()
     version, submissions = read_version_and_digest(
-        plan_id=plan.pk, rows=overview_submissions_rows(plan=plan, period=period)
+        plan_id=plan.pk, rows=overview_submissions_sql(plan_id=plan.pk, period_id=period.pk)
     )
     context = _context(audience, periods, period, basis, plan=plan, today=today)
     # What the figures say (the grid, the judged targets, the lagging ones) is the same for every province

@@ -7,6 +7,7 @@ official province figures for every role; city-level figures for the province's 
 own people (their city only); the preview basis and other cities' submissions only for coordinators
 and auditors."""
 
+import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -14,7 +15,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Q, QuerySet, Subquery
+from django.db.models import Q, Subquery
 from django.utils import timezone
 
 from indicators.models import Indicator, Target
@@ -429,31 +430,33 @@ def overview_judged(*, plan: Plan, period: Period, basis: str = Figure.Basis.OFF
     )
 
 
-def overview_submissions_rows(*, plan: Plan, period: Period) -> list[QuerySet]:
-    """What the overview reads besides the figures, as querysets of plain rows (no query here): every field
-    of the period's reports that completeness and overdue show (the home province's cities and the bodies,
-    as `completeness_grid` reads them), of the returned reports listed, and of the latest consistency check.
-    The rendered overview is kept under a digest of them (read on every request, with the figures' version,
-    the plan tables' history, the day and the reader's scope), so any change to what those parts show is
-    shown at the next request."""
-    home = Subquery(plan_province_candidates(plan).values("pk")[:1])
+@functools.lru_cache(maxsize=256)
+def overview_submissions_sql(*, plan_id: int, period_id: int) -> tuple[tuple[str, tuple], ...]:
+    """What the overview reads besides the figures, as SQL of plain rows (built and compiled once per plan
+    and period in a process: the text depends on nothing else): every field of the period's reports that
+    completeness and overdue show (the home province's cities and the bodies, as `completeness_grid` reads
+    them), of the returned reports listed, and of the latest consistency check. The rendered overview is kept
+    under a digest of these rows (read on every request, with the figures' version, the plan tables'
+    history, the day and the reader's scope), so any change to what those parts show is shown at the next
+    request."""
+    home = Subquery(plan_province_candidates(Plan(pk=plan_id)).values("pk")[:1])
     cities = Region.objects.filter(level=Region.Level.CITY, parent=home).values("pk")
     returned = (
-        Submission.objects.filter(plan=plan, status=Submission.Status.RETURNED)
+        Submission.objects.filter(plan_id=plan_id, status=Submission.Status.RETURNED)
         .order_by("-period__year", "-period__quarter", "region__sort_order", "body__code")
         .values("pk")[:RETURNED_LIMIT]
     )
     reports = Submission.objects.filter(
-        Q(plan=plan, period=period) & (Q(region__in=cities) | Q(region__isnull=True)) | Q(pk__in=returned)
+        Q(plan_id=plan_id, period_id=period_id) & (Q(region__in=cities) | Q(region__isnull=True)) | Q(pk__in=returned)
     ).values_list(
         "pk", "public_id", "period_id", "region_id", "body_id", "status", "is_late", "submitted_at", "return_reason"
     )  # fmt: skip
     check = (
-        ConsistencyCheck.objects.filter(plan=plan)
+        ConsistencyCheck.objects.filter(plan_id=plan_id)
         .order_by("-checked_at", "-id")
         .values_list("pk", "checked_at", "figures_checked", "drift_count", "repaired")[:1]
     )
-    return [reports, check]
+    return tuple((sql, tuple(params)) for sql, params in (q.query.sql_with_params() for q in (reports, check)))
 
 
 def dashboard_overview(
