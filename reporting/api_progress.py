@@ -3,6 +3,7 @@ targets and measures, completeness of reporting, and the user's in-app notificat
 
 from typing import Any
 
+from django.http import Http404, HttpResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, extend_schema_view
@@ -17,8 +18,8 @@ from common.parsers import body_refuse_unreadable
 from measures.models import Plan
 from reporting.api import errors
 from reporting.models import Figure, Notification, Period
-from reporting.read_cache import read_cached, read_key, read_version
-from reporting.selectors import period_current, period_get_by_code
+from reporting.read_cache import read_cached_answer, read_ids_and_version, read_key
+from reporting.selectors import period_code_parse, period_current, period_get_by_code
 from reporting.selectors.progress import (
     completeness,
     figures_visibility,
@@ -45,14 +46,43 @@ def _plan(request: Request) -> Plan:
     return plan
 
 
+def _period_missing(code: str | None) -> ValidationError:
+    return ValidationError(
+        {"period": [f"未知的填报期“{(code or '')[:16]}”，格式如 2025Q4。" if code else "尚无已结束的季度。"]}
+    )
+
+
 def _period(request: Request) -> Period:
     code = request.query_params.get("period")
     period = period_get_by_code(code=code) if code else period_current()
     if period is None:
-        raise ValidationError(
-            {"period": [f"未知的填报期“{(code or '')[:16]}”，格式如 2025Q4。" if code else "尚无已结束的季度。"]}
-        )
+        raise _period_missing(code)
     return period
+
+
+def _frame(request: Request) -> tuple[int, int, str]:
+    """What `_plan` and `_period` choose (their ids, with the same errors in the same order) and the
+    figures' version, in one query: the key of a cached answer. The rows themselves are read on a miss."""
+    plan_code = request.query_params.get("plan")
+    plans = Plan.objects.filter(code=plan_code) if plan_code else Plan.objects.order_by("issued_on", "code")
+    code = request.query_params.get("period")
+    periods = None
+    if code:
+        parsed = period_code_parse(code=code)
+        if parsed is not None:
+            periods = Period.objects.filter(year=parsed[0], quarter=parsed[1]).order_by("pk")
+    else:
+        periods = Period.objects.filter(end__lt=timezone.localdate()).order_by("-year", "-quarter")
+    plan_id, period_id, version = read_ids_and_version(
+        plan=plans.values("pk")[:1], period=periods.values("pk")[:1] if periods is not None else None
+    )
+    if plan_id is None:
+        if plan_code:
+            raise Http404
+        raise ValidationError({"plan": ["尚未加载任何方案。"]})
+    if period_id is None:
+        raise _period_missing(code)
+    return plan_id, period_id, version
 
 
 class FigureSerializer(serializers.ModelSerializer):
@@ -106,23 +136,26 @@ class FigureViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = FigureSerializer
     queryset = Figure.objects.none()
 
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
         """One page from the read cache, keyed by the figures' version, who may see which figures, every
         filter and the page asked for. The page is cut in the database: a period holds every province's
         figures at national scale, and a miss must not serialise them all."""
-        plan, period, data = _plan(request), _period(request), self._filters()
+        plan_id, period_id, version = _frame(request)
+        data = self._filters()
         key = read_key(
             "figures",
-            plan.pk,
-            period.pk,
+            plan_id,
+            period_id,
             figures_visibility(user=request.user),
             sorted(data.items()),
             request.get_host(),
             request.query_params.get("limit"),
             request.query_params.get("offset"),
-            read_version(plan_id=plan.pk),
+            version,
         )
-        return Response(read_cached(key, lambda: self._page(plan, period, data)))
+        return read_cached_answer(
+            request, key, lambda: self._page(Plan.objects.get(pk=plan_id), Period.objects.get(pk=period_id), data)
+        )
 
     def _page(self, plan: Plan, period: Period, data: dict[str, Any]) -> Any:
         rows = self._rows(plan, period, data)
@@ -211,11 +244,13 @@ class StatusViewSet(viewsets.ViewSet):
         parameters=[PLAN, PERIOD],
         responses={200: StatusSerializer, **errors(400, 401, 404)},
     )
-    def list(self, request: Request) -> Response:
-        plan, period = _plan(request), _period(request)
+    def list(self, request: Request) -> HttpResponse:
+        plan_id, period_id, version = _frame(request)
         # The same answer for every signed-in user (official province figures); the labels follow the language.
-        key = read_key("status", plan.pk, period.pk, read_version(plan_id=plan.pk))
-        return Response(read_cached(key, lambda: self._payload(plan, period)))
+        key = read_key("status", plan_id, period_id, version)
+        return read_cached_answer(
+            request, key, lambda: self._payload(Plan.objects.get(pk=plan_id), Period.objects.get(pk=period_id))
+        )
 
     def _payload(self, plan: Plan, period: Period) -> dict[str, Any]:
         grid = plan_status(plan=plan, period=period)

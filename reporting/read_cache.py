@@ -14,12 +14,17 @@ The cache is an optimisation: when it cannot be reached, the answer is computed 
 import hashlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from django.core.cache import cache
 from django.db import connection
+from django.db.models import QuerySet
+from django.http import HttpResponse
 from django.utils import timezone, translation
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
 
 from reporting.models import FiguresVersion
 
@@ -55,14 +60,56 @@ def figures_version_bump(*, plan_id: int) -> None:
 
 def read_version(*, plan_id: int) -> str:
     """The figures' token and the plan tables' latest history ids, in one query."""
+    return read_version_and_digest(plan_id=plan_id)[0]
+
+
+def read_version_and_digest(*, plan_id: int, rows: Sequence[tuple[str, Sequence[Any]]] = ()) -> tuple[str, str]:
+    """`read_version`, and a digest of every row that the queries `rows` (SQL and parameters) select: what a
+    page shows from tables the version does not cover, such as submissions. On PostgreSQL in the same query
+    (one more each elsewhere). The rows are read, not built: the digest changes whenever any value in them
+    does."""
+    parts = ", ".join(f"(SELECT MAX(history_id) FROM {table})" for table in _PLAN_TABLES)  # noqa: S608 - fixed names
+    params: list[Any] = [plan_id]
+    digests = ""
+    postgres = connection.vendor == "postgresql"
+    if postgres:
+        for sql, more in rows:
+            # The ORM's own SQL, its parameters passed apart.
+            digests += f", (SELECT md5(string_agg(r::text, '|' ORDER BY r::text)) FROM ({sql}) r)"  # noqa: S608
+            params.extend(more)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT (SELECT token FROM reporting_figuresversion WHERE plan_id = %s), {parts}{digests}",  # noqa: S608 - same
+            params,
+        )
+        row = cursor.fetchone()
+        texts = ["" if value is None else str(value) for value in row]
+        version, digest = ".".join(texts[: 1 + len(_PLAN_TABLES)]), ".".join(texts[1 + len(_PLAN_TABLES) :])
+        if rows and not postgres:
+            found = []
+            for sql, more in rows:
+                cursor.execute(sql, more)
+                found.append(sorted(map(repr, cursor.fetchall())))
+            digest = hashlib.sha256(repr(found).encode()).hexdigest()
+    return version, digest
+
+
+def read_ids_and_version(*, plan: QuerySet, period: QuerySet | None) -> tuple[int | None, int | None, str]:
+    """For an API answer: the id of the plan `plan` selects and of the period `period` selects (querysets
+    of one id column and at most one row; `period` None for none), and that plan's `read_version`, in one
+    query instead of three."""
+    plan_sql, plan_params = plan.query.sql_with_params()
+    period_sql, period_params = period.query.sql_with_params() if period is not None else ("SELECT NULL", ())
     parts = ", ".join(f"(SELECT MAX(history_id) FROM {table})" for table in _PLAN_TABLES)  # noqa: S608 - fixed names
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT (SELECT token FROM reporting_figuresversion WHERE plan_id = %s), {parts}",  # noqa: S608 - same
-            [plan_id],
+            # The ORM's own SQL for the two selections, their parameters passed apart.
+            f"SELECT ({plan_sql}), ({period_sql}), "  # noqa: S608
+            f"(SELECT token FROM reporting_figuresversion WHERE plan_id = ({plan_sql})), {parts}",
+            [*plan_params, *period_params, *plan_params],
         )
-        row = cursor.fetchone()
-    return ".".join("" if value is None else str(value) for value in row)
+        plan_id, period_id, *row = cursor.fetchone()
+    return plan_id, period_id, ".".join("" if value is None else str(value) for value in row)
 
 
 def read_key(*parts: Any) -> str:
@@ -86,3 +133,29 @@ def read_cached(key: str, compute: Callable[[], T]) -> T:
     except Exception:
         log.warning("read cache unreachable", exc_info=True)
     return value
+
+
+def read_cached_answer(request: Request, key: str, compute: Callable[[], Any]) -> HttpResponse:
+    """A DRF answer from the read cache: for JSON, the rendered body itself (kept beside the data, under
+    the same key and the media type asked for), so that a hit neither serialises nor encodes anything;
+    the browsable API renders the cached data as usual. The headers are those DRF would send."""
+    renderer = getattr(request, "accepted_renderer", None)
+    if type(renderer) is not JSONRenderer:
+        return Response(read_cached(key, compute))
+    media_type = request.accepted_media_type
+    body_key = read_key(key, "body", media_type)
+    try:
+        body = cache.get(body_key)
+    except Exception:
+        log.warning("read cache unreachable", exc_info=True)
+        body = None
+    if body is None:
+        data = read_cached(key, compute)
+        body = renderer.render(data, media_type, {"request": request, "view": request.parser_context.get("view")})
+        try:
+            cache.set(body_key, body, TIMEOUT_SECONDS)
+        except Exception:
+            log.warning("read cache unreachable", exc_info=True)
+    charset = renderer.charset
+    content_type = f"{renderer.media_type}; charset={charset}" if charset else renderer.media_type
+    return HttpResponse(body, content_type=content_type)

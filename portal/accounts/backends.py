@@ -2,7 +2,10 @@
 copied to a server can never be logged into with the published demo passwords."""
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
+from django.contrib.auth.models import Group
+from django.db.models import Exists, OuterRef
 
 DEMO_GROUP = "演示账号"
 
@@ -13,4 +16,21 @@ class PortalModelBackend(ModelBackend):
             return False
         if settings.DEBUG:
             return True
+        demo = getattr(user, "_portal_is_demo", None)
+        if demo is not None:  # read with the user (get_user)
+            return not demo
         return not user.groups.filter(name=DEMO_GROUP).exists()
+
+    def get_user(self, user_id):
+        """A session's user, read in one query with what every request asks next: whether it is a demo
+        account, and its memberships active today (`user_scope` uses them instead of a query of its own)."""
+        from portal.accounts.selectors import with_memberships
+
+        users = get_user_model()._default_manager.annotate(
+            _portal_is_demo=Exists(Group.objects.filter(user=OuterRef("pk"), name=DEMO_GROUP))
+        )
+        try:
+            user = with_memberships(users).get(pk=user_id)
+        except get_user_model().DoesNotExist:
+            return None
+        return user if self.user_can_authenticate(user) else None

@@ -12,13 +12,14 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from common.requests import AuthenticatedRequest
 from measures.models import Plan
 from reporting.models import Figure, Period
-from reporting.read_cache import read_cached, read_key, read_version
+from reporting.read_cache import read_cached, read_key, read_version, read_version_and_digest
 from reporting.selectors.dashboards import (
     Audience,
     IndicatorDetail,
@@ -31,6 +32,7 @@ from reporting.selectors.dashboards import (
     indicator_detail,
     measure_detail,
     overview_judged,
+    overview_submissions_sql,
     periods_ended,
     plan_default,
 )
@@ -110,19 +112,45 @@ def overview(request: AuthenticatedRequest) -> HttpResponse:
     plan, periods, period, basis = _frame(request, audience)
     if plan is None or period is None:
         return _empty(request, audience, plan, periods)
-    # What the figures say (the grid, the judged targets, the lagging ones) is the same for every province
-    # reader of a period and basis: computed and rendered once per figures' version and language. What
-    # depends on submissions and on the reader (completeness, overdue, returned, links) is read each time.
-    key = read_key("overview", plan.pk, period.pk, basis, read_version(plan_id=plan.pk))
-    judged, fragments = read_cached(key, lambda: _overview_judged(audience, periods, period, basis, plan))
-    data = dashboard_overview(plan=plan, period=period, audience=audience, basis=basis, judged=judged)
-    return render(
-        request,
-        "dashboards/overview.html",
-        _context(
-            audience, periods, period, basis, plan=plan, data=data, fragments=fragments, today=timezone.localdate()
-        ),
+    today = timezone.localdate()
+    version, submissions = read_version_and_digest(
+        plan_id=plan.pk, rows=overview_submissions_sql(plan_id=plan.pk, period_id=period.pk)
     )
+    context = _context(audience, periods, period, basis, plan=plan, today=today)
+    # What the figures say (the grid, the judged targets, the lagging ones) is the same for every province
+    # reader of a period and basis: computed and rendered once per figures' version and language.
+    judged_key = read_key("overview", plan.pk, period.pk, basis, version)
+
+    def judged() -> tuple:
+        return read_cached(judged_key, lambda: _overview_judged(audience, periods, period, basis, plan))
+
+    def overview_data(judged_parts: tuple | None = None):
+        figures_part = (judged_parts or judged())[0]
+        return dashboard_overview(plan=plan, period=period, audience=audience, basis=basis, judged=figures_part)
+
+    def body() -> str:
+        judged_parts = judged()
+        context.update(data=overview_data(judged_parts), fragments=judged_parts[1])
+        return render_to_string("dashboards/_overview_body.html", {**context, "request": request})
+
+    # The whole body is kept too, under everything it shows: the figures (version), what it reads from the
+    # submissions and checks (completeness, overdue, returned, drift: their rows read on every request, in the
+    # version's query, as a digest), the periods offered, the day, the reader's scope (links they may open,
+    # the preview switch), the path.
+    page_key = read_key(
+        "overview-page",
+        judged_key,
+        submissions,
+        [p.code for p in periods],
+        period.deadline,
+        today,
+        audience.scope.text(),
+        request.path,
+    )
+    context["body"] = read_cached(page_key, body)
+    if "data" not in context:  # a kept body: what it was rendered from, computed only if something asks
+        context["data"] = SimpleLazyObject(overview_data)
+    return render(request, "dashboards/overview.html", context)
 
 
 def _overview_judged(audience: Audience, periods: list[Period], period: Period, basis: str, plan: Plan) -> tuple:
@@ -206,27 +234,36 @@ def indicator(request: AuthenticatedRequest, code: str) -> HttpResponse:
         figures_visibility(user=request.user),
         read_version(plan_id=plan.pk),
     )
-    found = read_cached(
-        key,
-        lambda: _indicator_parts(request=request, audience=audience, plan=plan, code=code, period=period, basis=basis),
-    )
-    if not isinstance(found, tuple):
+    context = _context(audience, periods, period, basis, plan=plan)
+
+    def parts() -> tuple | bool:
+        return read_cached(
+            key,
+            lambda: _indicator_parts(
+                request=request, audience=audience, plan=plan, code=code, period=period, basis=basis
+            ),
+        )
+
+    def page() -> tuple[str, str] | bool:
+        found = parts()
+        if not found:
+            return False
+        data, trend_chart, cities_chart = found
+        context.update(data=data, trend_chart=trend_chart, cities_chart=cities_chart)
+        return data.indicator.name, render_to_string("dashboards/_indicator_body.html", {**context, "request": request})
+
+    # The rendered body is kept under the same key plus what else it shows: the periods offered, the reader's
+    # scope (breadcrumbs, the preview switch) and the path.
+    page_key = read_key("indicator-page", key, [p.code for p in periods], audience.scope.text(), request.path)
+    kept = read_cached(page_key, page)
+    if not kept:
         raise Http404
-    data, trend_chart, cities_chart = found
-    return render(
-        request,
-        "dashboards/indicator.html",
-        _context(
-            audience,
-            periods,
-            period,
-            basis,
-            plan=plan,
-            data=data,
-            trend_chart=trend_chart,
-            cities_chart=cities_chart,
-        ),
-    )
+    context["title"], context["body"] = kept
+    if "data" not in context:  # a kept body: what it was rendered from, read only if something asks
+        found = SimpleLazyObject(parts)
+        for index, name in enumerate(("data", "trend_chart", "cities_chart")):
+            context[name] = SimpleLazyObject(lambda index=index: found[index])
+    return render(request, "dashboards/indicator.html", context)
 
 
 def _indicator_parts(

@@ -42,11 +42,19 @@ def period_current(*, today: date | None = None) -> Period | None:
     return Period.objects.filter(end__lt=day).order_by("-year", "-quarter").first()
 
 
-def period_get_by_code(*, code: str) -> Period | None:
+def period_code_parse(*, code: str) -> tuple[int, int] | None:
+    """(year, quarter) of a code such as 2025Q4 (any case, spaces around), or None."""
     text = code.strip().upper()
     if len(text) != 6 or text[4] != "Q" or not text[:4].isdigit() or text[5] not in "1234":
         return None
-    return Period.objects.filter(year=int(text[:4]), quarter=int(text[5])).first()
+    return int(text[:4]), int(text[5])
+
+
+def period_get_by_code(*, code: str) -> Period | None:
+    parsed = period_code_parse(code=code)
+    if parsed is None:
+        return None
+    return Period.objects.filter(year=parsed[0], quarter=parsed[1]).first()
 
 
 def submission_list(*, user: User | AnonymousUser) -> QuerySet[Submission]:

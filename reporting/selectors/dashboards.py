@@ -7,6 +7,7 @@ official province figures for every role; city-level figures for the province's 
 own people (their city only); the preview basis and other cities' submissions only for coordinators
 and auditors."""
 
+import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -427,6 +428,35 @@ def overview_judged(*, plan: Plan, period: Period, basis: str = Figure.Basis.OFF
     return Judged(
         programmes=programmes, targets=_rows([t for m in measures for t in m.targets], names), measure_counts=counts
     )
+
+
+@functools.lru_cache(maxsize=256)
+def overview_submissions_sql(*, plan_id: int, period_id: int) -> tuple[tuple[str, tuple], ...]:
+    """What the overview reads besides the figures, as SQL of plain rows (built and compiled once per plan
+    and period in a process: the text depends on nothing else): every field of the period's reports that
+    completeness and overdue show (the home province's cities and the bodies, as `completeness_grid` reads
+    them), of the returned reports listed, and of the latest consistency check. The rendered overview is kept
+    under a digest of these rows (read on every request, with the figures' version, the plan tables'
+    history, the day and the reader's scope), so any change to what those parts show is shown at the next
+    request."""
+    home = Subquery(plan_province_candidates(Plan(pk=plan_id)).values("pk")[:1])
+    cities = Region.objects.filter(level=Region.Level.CITY, parent=home).values("pk")
+    returned = (
+        Submission.objects.filter(plan_id=plan_id, status=Submission.Status.RETURNED)
+        .order_by("-period__year", "-period__quarter", "region__sort_order", "body__code")
+        .values("pk")[:RETURNED_LIMIT]
+    )
+    reports = Submission.objects.filter(
+        Q(plan_id=plan_id, period_id=period_id) & (Q(region__in=cities) | Q(region__isnull=True)) | Q(pk__in=returned)
+    ).values_list(
+        "pk", "public_id", "period_id", "region_id", "body_id", "status", "is_late", "submitted_at", "return_reason"
+    )  # fmt: skip
+    check = (
+        ConsistencyCheck.objects.filter(plan_id=plan_id)
+        .order_by("-checked_at", "-id")
+        .values_list("pk", "checked_at", "figures_checked", "drift_count", "repaired")[:1]
+    )
+    return tuple((sql, tuple(params)) for sql, params in (q.query.sql_with_params() for q in (reports, check)))
 
 
 def dashboard_overview(

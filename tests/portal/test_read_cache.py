@@ -2,15 +2,16 @@
 version, which the rollup changes in the transaction that writes them, so a reader never sees figures older
 than the last committed rollup; and a cached answer never reaches a reader with other rights."""
 
-from datetime import date
+import json
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 from measures.models import Region
 from portal.accounts.services import membership_grant
-from reporting.models import FiguresVersion, Submission
+from reporting.models import ConsistencyCheck, FiguresVersion, Submission
 from reporting.services.rollups import rollup_period
 from reporting.services.workflow import submission_city_approve, submission_confirm
-from tests.portal.test_dashboards import INDICATOR, OVERVIEW, cities, login, q3, q4, quarter, today  # noqa: F401 - the dashboards' fixtures
+from tests.portal.test_dashboards import INDICATOR, OVERVIEW, SHANGHAI, cities, login, q3, q4, quarter, today  # noqa: F401 - the dashboards' fixtures
 
 PER_10000 = "high-skill-workers-per-10000"
 
@@ -91,3 +92,160 @@ def test_two_cities_never_share_a_cached_page_or_answer(
     assert "南京市" not in home.content.decode()
     suzhou_rows = client_for(suzhou_reporter).get("/api/v1/figures/", {"indicator": "apprentices-trained"}).json()
     assert {r["region"] for r in suzhou_rows["results"]} == {"320000", suzhou.code}
+
+
+def test_api_answers_are_kept_rendered_with_the_headers_drf_sends(
+    client_for,
+    quarter,  # noqa: F811 - the fixture imported above
+    coordinator,
+    plan,
+    monkeypatch,
+):
+    from rest_framework.renderers import JSONRenderer
+
+    rollup_period(plan_id=plan.pk, period_id=quarter.pk)
+    api = client_for(coordinator)
+    renders = []
+    real = JSONRenderer.render
+    monkeypatch.setattr(JSONRenderer, "render", lambda self, *a, **k: renders.append(1) or real(self, *a, **k))
+    for path in ("/api/v1/status/", "/api/v1/figures/?region=320000&span=ytd"):
+        renders.clear()
+        first, second = api.get(path), api.get(path)
+        assert (first.status_code, second.status_code) == (200, 200)
+        assert len(renders) == 1  # the second answer is the stored body
+        assert second.content == first.content
+        for header in ("Content-Type", "Vary", "Allow", "Cache-Control"):
+            assert second[header] == first[header], header
+        assert second["Content-Type"] == "application/json"
+        assert "Accept" in second["Vary"].split(", ")
+        # The browsable API still renders its page (from the cached data), not the stored JSON.
+        page = api.get(path, HTTP_ACCEPT="text/html")
+        assert page.status_code == 200
+        assert page["Content-Type"].startswith("text/html")
+        # An indented answer is another body.
+        indented = api.get(path, HTTP_ACCEPT="application/json; indent=2")
+        assert indented.content != first.content
+        assert json.loads(indented.content) == json.loads(first.content)
+
+
+# -- kept page bodies: what they show from the submissions is never stale, and never another reader's ------
+
+
+def _attention(response) -> str:
+    content = response.content.decode()
+    return content[content.index('id="attention"') :]
+
+
+def test_a_kept_overview_shows_a_submission_change_at_once_without_a_rollup(
+    client,
+    quarter,  # noqa: F811 - the fixture imported above
+    coordinator,
+    plan,
+):
+    rollup_period(plan_id=plan.pk, period_id=quarter.pk)
+    login(client, coordinator)
+    first = client.get(OVERVIEW).content.decode()
+    assert client.get(OVERVIEW).content.decode().count("逾期") == first.count("逾期")  # kept, same page
+    assert "按时 2 · 逾期 1 · 省级已确认 2" in first
+    assert ">常州市</a>" in _attention(client.get(OVERVIEW))  # overdue, its draft linked
+    token = FiguresVersion.objects.get(plan=plan).token
+
+    # Changzhou's draft is submitted (late): completeness and the overdue list change, the figures do not.
+    changzhou = Submission.objects.get(region__name="常州市", period=quarter)
+    Submission.objects.filter(pk=changzhou.pk).update(status="submitted", is_late=True)
+    assert "按时 2 · 逾期 2 · 省级已确认 2" in client.get(OVERVIEW).content.decode()
+    assert ">常州市</a>" not in _attention(client.get(OVERVIEW))  # no longer overdue
+    assert FiguresVersion.objects.get(plan=plan).token == token
+
+    # Suzhou's return reason is edited; then Suzhou resubmits: the returned list follows at once.
+    suzhou = Submission.objects.get(region__name="苏州市", period=quarter)
+    Submission.objects.filter(pk=suzhou.pk).update(return_reason="请补充附件。")
+    assert "请补充附件。" in _attention(client.get(OVERVIEW))
+    Submission.objects.filter(pk=suzhou.pk).update(status="submitted", return_reason="")
+    assert f"/report/{suzhou.public_id}/" not in _attention(client.get(OVERVIEW))
+
+    # A consistency check that found differences shows at once too.
+    ConsistencyCheck.objects.create(plan=plan, figures_checked=77, drift_count=5)
+    assert "77 项汇总数据，5 项与原始数据不一致" in client.get(OVERVIEW).content.decode()
+
+
+def test_a_kept_overview_follows_the_day(
+    client,
+    quarter,  # noqa: F811 - the fixture imported above
+    coordinator,
+    plan,
+    time_machine,
+):
+    rollup_period(plan_id=plan.pk, period_id=quarter.pk)
+    time_machine.move_to(datetime(2026, 1, 20, 23, 59, tzinfo=SHANGHAI), tick=False)
+    login(client, coordinator)
+    assert "逾期 10 天" in client.get(OVERVIEW).content.decode()
+    assert "逾期 10 天" in client.get(OVERVIEW).content.decode()
+    time_machine.shift(timedelta(minutes=2))
+    assert "逾期 11 天" in client.get(OVERVIEW).content.decode()
+
+
+def test_a_kept_overview_is_never_another_readers(
+    client,
+    quarter,  # noqa: F811 - the fixture imported above
+    coordinator,
+    edu_reporter,
+    plan,
+):
+    rollup_period(plan_id=plan.pk, period_id=quarter.pk)
+    suzhou = Submission.objects.get(region__name="苏州市", period=quarter)
+    link = f'href="/report/{suzhou.public_id}/"'
+    login(client, coordinator)
+    for _ in range(2):
+        page = client.get(OVERVIEW).content.decode()
+        assert link in page
+        assert "口径不一致" in page
+        assert "预览口径（含市级已审核）" in page  # the preview switch
+    login(client, edu_reporter)
+    for _ in range(2):
+        page = client.get(OVERVIEW).content.decode()
+        assert "苏州市 2025Q4" in page
+        assert link not in page
+        assert "口径不一致" not in page
+        assert "预览口径（含市级已审核）" not in page
+        assert f'<span class="site-nav__username">{edu_reporter.username}</span>' in page  # the frame is theirs
+
+
+def test_a_kept_indicator_page_is_never_another_readers(
+    client,
+    quarter,  # noqa: F811 - the fixture imported above
+    coordinator,
+    nanjing_reporter,
+    plan,
+):
+    rollup_period(plan_id=plan.pk, period_id=quarter.pk)
+    login(client, coordinator)
+    for _ in range(2):
+        page = client.get(INDICATOR).content.decode()
+        assert "预览口径（含市级已审核）" in page
+        assert 'href="/dashboard/?period=2025Q4"' in page  # the province breadcrumbs
+    login(client, nanjing_reporter)
+    for _ in range(2):
+        page = client.get(INDICATOR).content.decode()
+        assert "预览口径（含市级已审核）" not in page
+        assert 'href="/dashboard/?period=2025Q4"' not in page
+        assert '<a href="/dashboard/city/">' in page
+
+
+def test_a_kept_page_follows_the_language(
+    client,
+    quarter,  # noqa: F811 - the fixture imported above
+    coordinator,
+    plan,
+):
+    rollup_period(plan_id=plan.pk, period_id=quarter.pk)
+    login(client, coordinator)
+    for url in (OVERVIEW, INDICATOR):
+        chinese = client.get(url).content.decode()
+        client.cookies["django_language"] = "en"
+        english = client.get(url).content.decode()
+        del client.cookies["django_language"]
+        assert 'lang="en"' in english
+        assert english.count("<section") == chinese.count("<section")
+        assert english != chinese
+        assert client.get(url).content.decode().count("需要关注" if url == OVERVIEW else "目标与序时进度") >= 1

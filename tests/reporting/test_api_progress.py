@@ -147,3 +147,34 @@ def test_status_is_documented_as_the_one_object_it_answers(rolled, client_for, a
     assert response.status_code == 200
     assert set(response.json()) == set(schema["components"]["schemas"]["Status"]["properties"])
     assert set(response.json()) == {"period", "programmes", "targets"}
+
+
+def test_plan_and_period_are_chosen_and_refused_as_before(rolled, plan, client_for, coordinator, time_machine):
+    """The figures and status answers read the plan, the period and the figures' version in one query; the
+    choices and the errors are those of the plan and period lookups, in the same order."""
+    from datetime import date, datetime
+    from zoneinfo import ZoneInfo
+
+    time_machine.move_to(datetime(2026, 1, 20, 10, tzinfo=ZoneInfo("Asia/Shanghai")))
+    api = client_for(coordinator)
+    for path in ("/api/v1/figures/", "/api/v1/status/"):
+        latest = api.get(path)  # the latest ended quarter: 2025Q4
+        assert latest.status_code == 200
+        assert api.get(path, {"period": " 2025q4 ", "plan": plan.code}).content == latest.content
+        unknown_plan = api.get(path, {"plan": "no-such-plan", "period": "nonsense"})
+        assert unknown_plan.status_code == 404  # the plan is looked at first
+        for code in ("2025Q9", "nonsense", "2031Q1"):
+            refused = api.get(path, {"period": code})
+            assert refused.status_code == 400
+            assert refused.json()["errors"]["period"] == [f"未知的填报期“{code}”，格式如 2025Q4。"]
+    assert api.get("/api/v1/status/").json()["period"] == "2025Q4"
+    time_machine.move_to(datetime(2025, 12, 1, 10, tzinfo=ZoneInfo("Asia/Shanghai")))  # before 2025Q4 ended
+    from reporting.models import Period
+
+    ended = Period.objects.filter(end__lt=date(2025, 12, 1)).order_by("-year", "-quarter").first()
+    answer = api.get("/api/v1/status/")
+    if ended is None:
+        assert answer.status_code == 400
+        assert answer.json()["errors"]["period"] == ["尚无已结束的季度。"]
+    else:
+        assert answer.json()["period"] == ended.code
