@@ -14,7 +14,7 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone, translation
 
 from indicators.models import Indicator, Target
@@ -587,84 +587,100 @@ def _cities_below(
 
 def _changes(ctx: _Context, submissions: list[Submission]) -> list[dict[str, Any]]:
     """Every workflow step of the reports, and every value changed after the report was first submitted:
-    who changed what, when, and why (the reason of the return or reopening that allowed the change)."""
+    who changed what, when, and why (the reason of the return or reopening that allowed the change).
+
+    Two queries of plain rows. A report's first submission is the earliest of its submit steps, which the
+    first query already holds; a value counts as changed when some submit step came before one of its
+    versions (an EXISTS the database answers with one semi-join instead of a sub-select per version)."""
     by_id = {s.pk: s for s in submissions}
     transitions = list(
         Transition.objects.filter(submission_id__in=by_id)
         .exclude(action=Transition.Action.CREATE)
-        .select_related("actor")
         .order_by("at", "id")
+        .values_list("submission_id", "action", "from_status", "to_status", "at", "reason", "actor__username")
     )
     status_labels = dict(Submission.Status.choices)
-    reasons: dict[int, list[Transition]] = defaultdict(list)
+    reasons: dict[int, list[tuple[datetime, str]]] = defaultdict(list)
+    first_submit: dict[int, datetime] = {}
     rows: list[dict[str, Any]] = []
     actions = _labels(Transition.Action.choices)
-    for transition in transitions:
-        submission = by_id[transition.submission_id]
-        if transition.action in (Transition.Action.RETURN, Transition.Action.REOPEN):
-            reasons[transition.submission_id].append(transition)
+    for submission_id, action, from_status, to_status, at, reason, actor in transitions:
+        submission = by_id[submission_id]
+        if action in (Transition.Action.RETURN, Transition.Action.REOPEN):
+            reasons[submission_id].append((at, reason))
+        elif action == Transition.Action.SUBMIT:
+            first_submit.setdefault(submission_id, at)  # in time order: the first is the earliest
         rows.append(
             {
-                "at": local_iso(transition.at),
+                "at": local_iso(at),
                 "period": submission.period.code,
                 "reporter": submission.reporter_name,
-                "user": transition.actor.get_username(),
+                "user": actor,
                 "kind": "状态",
-                "action": actions.get(transition.action, transition.action),
+                "action": actions.get(action, action),
                 "subject": "",
                 "field": "状态",
-                "old": str(status_labels.get(transition.from_status, transition.from_status)),
-                "new": str(status_labels.get(transition.to_status, transition.to_status)),
-                "reason": transition.reason,
+                "old": str(status_labels.get(from_status, from_status)),
+                "new": str(status_labels.get(to_status, to_status)),
+                "reason": reason,
             }
         )
-    first_submit = (
-        Transition.objects.filter(submission_id=OuterRef("submission_id"), action=Transition.Action.SUBMIT)
-        .order_by("at")
-        .values("at")[:1]
+    submitted_before = Transition.objects.filter(
+        submission_id=OuterRef("submission_id"), action=Transition.Action.SUBMIT, at__lt=OuterRef("history_date")
     )
     changed = (
         DataValue.history.filter(submission_id__in=by_id, indicator_id__in=ctx.indicators)
-        .annotate(first_submit=Subquery(first_submit))
-        .filter(history_date__gt=F("first_submit"))
+        .filter(Exists(submitted_before))
         .values("id")
     )
     # The changed values' whole trail, so each change can be shown against the version before it.
     trail = (
         DataValue.history.filter(id__in=changed)
-        .annotate(first_submit=Subquery(first_submit))
-        .select_related("history_user", "updated_by")
         .order_by("id", "history_date", "history_id")
+        .values(
+            "id",
+            "submission_id",
+            "indicator_id",
+            "history_date",
+            "history_type",
+            "history_user_id",
+            "history_user__username",
+            "updated_by__username",
+            *VALUE_FIELD_LABELS,
+        )
     )
-    previous: dict[int, Any] = {}
+    previous: dict[int, dict[str, Any]] = {}
     value_changes = 0
     revised: set[int] = set()
     for row in trail:
-        before = previous.get(row.id)
-        previous[row.id] = row
-        if row.first_submit is None or row.history_date <= row.first_submit:
+        before = previous.get(row["id"])
+        previous[row["id"]] = row
+        submitted = first_submit.get(row["submission_id"])
+        if submitted is None or row["history_date"] <= submitted:
             continue
-        submission = by_id[row.submission_id]
-        indicator = ctx.indicators[row.indicator_id]
-        reason = next((t.reason for t in reversed(reasons.get(row.submission_id, [])) if t.at <= row.history_date), "")
-        who = row.history_user or row.updated_by
+        submission = by_id[row["submission_id"]]
+        indicator = ctx.indicators[row["indicator_id"]]
+        moment = row["history_date"]
+        reason = next((text for at, text in reversed(reasons.get(row["submission_id"], [])) if at <= moment), "")
+        # Who saved this version, else the value's last editor as the version records it.
+        who = row["history_user__username"] if row["history_user_id"] is not None else row["updated_by__username"]
         for name, label in VALUE_FIELD_LABELS.items():
-            if row.history_type == "-":
-                old, new = getattr(row, name), None
+            if row["history_type"] == "-":
+                old, new = row[name], None
             else:
-                old, new = (getattr(before, name) if before is not None else None), getattr(row, name)
+                old, new = (before[name] if before is not None else None), row[name]
             if old == new or {old, new} <= {None, ""}:
                 continue
             value_changes += 1
-            revised.add(row.submission_id)
+            revised.add(row["submission_id"])
             rows.append(
                 {
-                    "at": local_iso(row.history_date),
+                    "at": local_iso(row["history_date"]),
                     "period": submission.period.code,
                     "reporter": submission.reporter_name,
-                    "user": who.get_username() if who is not None else "",
+                    "user": who or "",
                     "kind": "数值",
-                    "action": HISTORY_ACTIONS[row.history_type],
+                    "action": HISTORY_ACTIONS[row["history_type"]],
                     "subject": f"{indicator.code} {indicator.name}",
                     "field": label,
                     "old": _shown(old),
@@ -676,8 +692,8 @@ def _changes(ctx: _Context, submissions: list[Submission]) -> list[dict[str, Any
     ctx.figures["changes"] = {
         "label": "提交后变更",
         "transitions": len(transitions),
-        "reopened": sum(1 for t in transitions if t.action == Transition.Action.REOPEN),
-        "returned": sum(1 for t in transitions if t.action == Transition.Action.RETURN),
+        "reopened": sum(1 for t in transitions if t[1] == Transition.Action.REOPEN),
+        "returned": sum(1 for t in transitions if t[1] == Transition.Action.RETURN),
         "value_changes": value_changes,
         "revised_submissions": len(revised),
     }
