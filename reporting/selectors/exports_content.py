@@ -177,15 +177,10 @@ def _scoped_measures(scope: ReportScope, audience: Audience) -> list[Measure]:
 
 
 def _reporters(
-    scope: ReportScope, audience: Audience, province: Region | None, expected_body_ids: set[int]
+    scope: ReportScope, audience: Audience, all_cities: list[Region], expected_body_ids: set[int]
 ) -> tuple[list[Region], list[ResponsibleBody]]:
     """The cities and bodies whose reports the report covers: the audience's own, narrowed by the scope;
-    with no narrowing, every city and every body expected to report."""
-    all_cities = (
-        list(Region.objects.filter(parent=province, level=Region.Level.CITY).order_by("sort_order", "code"))
-        if province is not None
-        else []
-    )
+    with no narrowing, every city (of the plan's province) and every body expected to report."""
     wanted_cities = {c.pk for c in scope.cities}
     wanted_bodies = {b.pk for b in scope.bodies}
     if audience.kind == "cities":
@@ -228,7 +223,10 @@ def _context(scope: ReportScope, audience: Audience, cut_off: datetime) -> _Cont
         for i in indicators.values()
         if i.lead_body_id and i.reporter in (Indicator.Reporter.BODY, Indicator.Reporter.BOTH)
     }
-    cities, bodies = _reporters(scope, audience, province, expected_bodies)
+    # Every city, for their names (coverage notes name cities by code); the province's own report.
+    every_city = list(Region.objects.filter(level=Region.Level.CITY).order_by("sort_order", "code"))
+    own = [c for c in every_city if c.parent_id == province.pk] if province is not None else []
+    cities, bodies = _reporters(scope, audience, own, expected_bodies)
     return _Context(
         scope=scope,
         audience=audience,
@@ -240,7 +238,7 @@ def _context(scope: ReportScope, audience: Audience, cut_off: datetime) -> _Cont
         leads_by_task=leads_by_task,
         cities=cities,
         bodies=bodies,
-        city_names={c.code: c.name for c in Region.objects.filter(level=Region.Level.CITY)},
+        city_names={c.code: c.name for c in every_city},
     )
 
 
@@ -252,7 +250,7 @@ def _plan_status(ctx: _Context) -> tuple[list[dict[str, Any]], list[TargetProgre
     rows: list[dict[str, Any]] = []
     progress: list[TargetProgress] = []
     measure_ids = ctx.measure_ids
-    for programme in plan_status(plan=ctx.scope.plan, period=ctx.scope.period):
+    for programme in plan_status(plan=ctx.scope.plan, period=ctx.scope.period, province=ctx.province):
         for measure_status in programme.measures:
             if measure_status.measure.pk not in measure_ids:
                 continue
