@@ -197,26 +197,26 @@ def _reporters(
 def _context(scope: ReportScope, audience: Audience, cut_off: datetime) -> _Context:
     province = plan_province(scope.plan)
     measures = _scoped_measures(scope, audience)
-    measure_ids = {m.pk for m in measures}
-    indicators = {
-        i.pk: i
-        for i in Indicator.objects.filter(plan=scope.plan, is_active=True, measure_id__in=measure_ids)
-        .select_related("measure", "task")
-        .order_by("measure__number", "sort_order", "code")
-    }
+    by_measure = {m.pk: m for m in measures}
+    indicators = {}
+    for indicator in Indicator.objects.filter(plan=scope.plan, is_active=True, measure_id__in=by_measure).order_by(
+        "measure__number", "sort_order", "code"
+    ):
+        indicator.measure = by_measure[indicator.measure_id]  # the measure read above, not a second copy
+        indicators[indicator.pk] = indicator
     leads_by_measure: dict[int, list[str]] = defaultdict(list)
     leads_by_task: dict[int, list[str]] = defaultdict(list)
     expected_bodies: set[int] = set()
-    for responsibility in (
-        Responsibility.objects.filter(measure_id__in=measure_ids, role=Responsibility.Role.LEAD)
-        .select_related("body")
+    for measure_id, task_id, body_id, body_name in (
+        Responsibility.objects.filter(measure_id__in=by_measure, role=Responsibility.Role.LEAD)
         .order_by("measure_id", "task_id", "body__code")
+        .values_list("measure_id", "task_id", "body_id", "body__name")
     ):
-        expected_bodies.add(responsibility.body_id)
-        if responsibility.task_id is None:
-            leads_by_measure[responsibility.measure_id].append(responsibility.body.name)
+        expected_bodies.add(body_id)
+        if task_id is None:
+            leads_by_measure[measure_id].append(body_name)
         else:
-            leads_by_task[responsibility.task_id].append(responsibility.body.name)
+            leads_by_task[task_id].append(body_name)
     # A body reports when it leads a measure or task (narratives) or an indicator reported by bodies.
     expected_bodies |= {
         i.lead_body_id

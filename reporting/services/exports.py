@@ -176,6 +176,11 @@ def export_job_create(
             part=part_key,
         )
     job.mode = ExportJob.Mode.QUEUED if background or _is_large(job) else ExportJob.Mode.INLINE
+    if job.mode == ExportJob.Mode.INLINE:
+        # Claimed as it is written (what _claim would do next): no other run can know of it yet.
+        job.status = ExportJob.Status.RUNNING
+        job.started_at = timezone.now()
+        job.attempts = 1
     _validated(job)
     job.save()
     logger.info(
@@ -189,7 +194,7 @@ def export_job_create(
     )
     if job.mode == ExportJob.Mode.INLINE:
         # Built while the request waits: the scope was checked a moment ago, in this request.
-        return export_job_run(job_id=job.pk, resolved=resolved)
+        return _run(job, resolved)
     _enqueue(job.pk)
     return job
 
@@ -263,12 +268,18 @@ def _file_digest(path: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def export_job_run(*, job_id: int, resolved: tuple[ReportScope, Audience] | None = None) -> ExportJob:
-    """Build a job's file. Harmless to run again: a done job returns as it is. A queued job's scope is
-    checked again when it runs (`resolved` is for a job run inline by the request that checked it)."""
+def export_job_run(*, job_id: int) -> ExportJob:
+    """Build a job's file. Harmless to run again: a done job returns as it is."""
     job = _claim(job_id)
     if job is None:
         return ExportJob.objects.get(pk=job_id)
+    return _run(job, None)
+
+
+def _run(job: ExportJob, resolved: tuple[ReportScope, Audience] | None) -> ExportJob:
+    """Build the file of a job this run has claimed. Its scope is checked again here (a membership revoked
+    since the request counts), unless `resolved`: a job run inline by the request that has just checked it."""
+    job_id = job.pk
     path: Path | None = None
     try:
         snapshot = _ensure_snapshot(job_id, resolved)
