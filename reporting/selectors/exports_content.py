@@ -378,8 +378,11 @@ def _figures(ctx: _Context) -> tuple[list[dict[str, Any]], dict[tuple[int, int],
             span=span,
             indicator_id__in=ctx.indicators,
             region_id__in=region_ids,
-        ).select_related("region")
+        )
     )
+    regions = {c.pk: c for c in ctx.cities}  # the figures' regions, already read
+    if ctx.province is not None:
+        regions[ctx.province.pk] = ctx.province
     order = {c.pk: i for i, c in enumerate(ctx.cities, start=1)}
 
     def position(figure: Figure) -> tuple:
@@ -394,7 +397,8 @@ def _figures(ctx: _Context) -> tuple[list[dict[str, Any]], dict[tuple[int, int],
     for figure in figures:
         indicator = ctx.indicators[figure.indicator_id]
         by_slot[(figure.indicator_id, figure.region_id)] = figure
-        key = f"figure:{indicator.code}:{figure.region.code}"
+        region = regions[figure.region_id]
+        key = f"figure:{indicator.code}:{region.code}"
         coverage = figure.coverage or {}
         row = {
             "key": key,
@@ -402,8 +406,8 @@ def _figures(ctx: _Context) -> tuple[list[dict[str, Any]], dict[tuple[int, int],
             "indicator_code": indicator.code,
             "indicator": indicator.name,
             "kind": kinds.get(indicator.kind, indicator.kind),
-            "region_code": figure.region.code,
-            "region": figure.region.name,
+            "region_code": region.code,
+            "region": region.name,
             "unit": indicator.unit,
             "value": num(figure.value),
             "numerator": num(figure.numerator),
@@ -417,11 +421,11 @@ def _figures(ctx: _Context) -> tuple[list[dict[str, Any]], dict[tuple[int, int],
         }
         rows.append(row)
         entry: dict[str, Any] = {
-            "label": f"{figure.region.name}{indicator.name}",
+            "label": f"{region.name}{indicator.name}",
             "kind": indicator.kind,
             "unit": indicator.unit,
             "decimals": indicator.decimals,
-            "region": figure.region.name,
+            "region": region.name,
             "value": row["value"],
             "numerator": row["numerator"],
             "denominator": row["denominator"],
@@ -758,10 +762,18 @@ def _content(scope: ReportScope, audience: Audience, cut_off: datetime) -> dict[
     target_rows = _targets(ctx, progress)
     figure_rows, by_slot, figures = _figures(ctx)
     submissions = list(
-        Submission.objects.filter(plan=scope.plan, period__in=scope.periods)
-        .filter(Q(region__in=ctx.cities) | Q(body__in=ctx.bodies))
-        .select_related("period", "region", "body")
+        Submission.objects.filter(plan=scope.plan, period__in=scope.periods).filter(
+            Q(region__in=ctx.cities) | Q(body__in=ctx.bodies)
+        )
     )
+    # Their quarter and reporter are objects already read: attached, not read again with each report.
+    periods = {p.pk: p for p in scope.periods}
+    cities = {c.pk: c for c in ctx.cities}
+    bodies = {b.pk: b for b in ctx.bodies}
+    for submission in submissions:
+        submission.period = periods[submission.period_id]
+        submission.region = cities.get(submission.region_id)
+        submission.body = bodies.get(submission.body_id)
     completeness_rows, supervision_rows = _completeness(ctx, submissions)
     supervision_rows += _lagging_targets(ctx, progress)
     below_rows, lagging = _cities_below(ctx, progress, by_slot)

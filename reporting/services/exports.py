@@ -307,20 +307,25 @@ def _run(job: ExportJob, resolved: tuple[ReportScope, Audience] | None) -> Expor
                 failed.finished_at = timezone.now()
                 failed.save(update_fields=["status", "error", "finished_at"])
             return failed
-    with transaction.atomic():
-        done = ExportJob.objects.select_for_update().get(pk=job_id)
-        if done.status == ExportJob.Status.DONE:
-            # Another run finished first; its file is the one on record.
-            path.unlink(missing_ok=True)
-            return done
-        done.status = ExportJob.Status.DONE
-        done.file_path = f"{EXPORT_DIR}/{name}"
-        done.sha256 = sha256
-        done.size = size
-        done.finished_at = timezone.now()
-        done.error = ""
-        _validated(done)
-        done.save(update_fields=["status", "file_path", "sha256", "size", "finished_at", "error"])
+    finished = {
+        "status": ExportJob.Status.DONE,
+        "file_path": f"{EXPORT_DIR}/{name}",
+        "sha256": sha256,
+        "size": size,
+        "finished_at": timezone.now(),
+        "error": "",
+    }
+    for field_name, value in finished.items():
+        setattr(job, field_name, value)
+    _validated(job)
+    # One conditional UPDATE: of two runs finishing at once, the second waits for the first's row lock,
+    # then finds the job done and records nothing.
+    recorded = ExportJob.objects.filter(pk=job_id).exclude(status=ExportJob.Status.DONE).update(**finished)
+    done = ExportJob.objects.get(pk=job_id)
+    if not recorded:
+        # Another run finished first; its file is the one on record.
+        path.unlink(missing_ok=True)
+        return done
     logger.info("export done job=%s sha256=%s size=%s", done.public_id, sha256, size)
     return done
 
