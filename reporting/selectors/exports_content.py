@@ -5,7 +5,7 @@ themselves, so a snapshot of it renders again later with identical figures. Besi
 (`parts`) it keeps an index of the figures the text states (`figures`, keyed like "target:<code>" or
 "figure:<indicator>:<region code>"), which the written summary refers to and snapshots are compared by.
 
-A fixed number of queries (about twenty) whatever the number of cities, values or changes behind it.
+A fixed number of queries (seventeen at most) whatever the number of cities, values or changes behind it.
 """
 
 from collections import defaultdict
