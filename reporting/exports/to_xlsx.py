@@ -4,10 +4,10 @@ neutralised so that no cell runs as a formula.
 
 A large report is written by XlsxWriter in constant-memory mode, which streams each row to a temporary
 file as it is written, so memory stays flat however long a table is. A report of at most
-IN_MEMORY_MAX_CELLS cells (every report built while a request waits, and most others) is assembled in
-memory instead (about 120 bytes a cell, so at most ~12 MB): no temporary files to write, read back and
-delete, which took half of the time of writing a small report. The mode follows from the content alone,
-so the same snapshot always gives the same bytes."""
+IN_MEMORY_MAX_CELLS cells (a province's year report holds a few thousand to ~20,000) is assembled in
+memory instead, about 180 bytes a cell (18 MB more peak memory at the limit): no temporary file per
+sheet to write, read back and delete, which took half of the time of writing a small report. The mode
+follows from the content alone, so the same snapshot always gives the same bytes."""
 
 from datetime import datetime
 from pathlib import Path
