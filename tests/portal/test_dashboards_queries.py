@@ -20,8 +20,8 @@ from reporting.services.rollups import rollup_period
 from tests.portal.test_dashboards import report
 
 PAGES = {
-    "overview": ("/dashboard/", "coordinator", 26),
-    "overview (preview)": ("/dashboard/?basis=preview", "coordinator", 26),
+    "overview": ("/dashboard/", "coordinator", 25),
+    "overview (preview)": ("/dashboard/?basis=preview", "coordinator", 25),
     "measure": ("/dashboard/measures/6/", "coordinator", 22),
     "measure (body reporter)": ("/dashboard/measures/6/", "edu_reporter", 21),
     "indicator": ("/dashboard/indicators/high-skill-workers-per-10000/", "coordinator", 18),
