@@ -5,7 +5,7 @@ themselves, so a snapshot of it renders again later with identical figures. Besi
 (`parts`) it keeps an index of the figures the text states (`figures`, keyed like "target:<code>" or
 "figure:<indicator>:<region code>"), which the written summary refers to and snapshots are compared by.
 
-A fixed number of queries (about twenty) whatever the number of cities, values or changes behind it.
+A fixed number of queries (seventeen at most) whatever the number of cities, values or changes behind it.
 """
 
 from collections import defaultdict
@@ -14,7 +14,7 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone, translation
 
 from indicators.models import Indicator, Target
@@ -186,15 +186,10 @@ def _scoped_measures(scope: ReportScope, audience: Audience) -> list[Measure]:
 
 
 def _reporters(
-    scope: ReportScope, audience: Audience, province: Region | None, expected_body_ids: set[int]
+    scope: ReportScope, audience: Audience, all_cities: list[Region], expected_body_ids: set[int]
 ) -> tuple[list[Region], list[ResponsibleBody]]:
     """The cities and bodies whose reports the report covers: the audience's own, narrowed by the scope;
-    with no narrowing, every city and every body expected to report."""
-    all_cities = (
-        list(Region.objects.filter(parent=province, level=Region.Level.CITY).order_by("sort_order", "code"))
-        if province is not None
-        else []
-    )
+    with no narrowing, every city (of the plan's province) and every body expected to report."""
     wanted_cities = {c.pk for c in scope.cities}
     wanted_bodies = {b.pk for b in scope.bodies}
     if audience.kind == "cities":
@@ -211,33 +206,36 @@ def _reporters(
 def _context(scope: ReportScope, audience: Audience, cut_off: datetime) -> _Context:
     province = plan_province(scope.plan)
     measures = _scoped_measures(scope, audience)
-    measure_ids = {m.pk for m in measures}
-    indicators = {
-        i.pk: i
-        for i in Indicator.objects.filter(plan=scope.plan, is_active=True, measure_id__in=measure_ids)
-        .select_related("measure", "task")
-        .order_by("measure__number", "sort_order", "code")
-    }
+    by_measure = {m.pk: m for m in measures}
+    indicators = {}
+    for indicator in Indicator.objects.filter(plan=scope.plan, is_active=True, measure_id__in=by_measure).order_by(
+        "measure__number", "sort_order", "code"
+    ):
+        indicator.measure = by_measure[indicator.measure_id]  # the measure read above, not a second copy
+        indicators[indicator.pk] = indicator
     leads_by_measure: dict[int, list[str]] = defaultdict(list)
     leads_by_task: dict[int, list[str]] = defaultdict(list)
     expected_bodies: set[int] = set()
-    for responsibility in (
-        Responsibility.objects.filter(measure_id__in=measure_ids, role=Responsibility.Role.LEAD)
-        .select_related("body")
+    for measure_id, task_id, body_id, body_name in (
+        Responsibility.objects.filter(measure_id__in=by_measure, role=Responsibility.Role.LEAD)
         .order_by("measure_id", "task_id", "body__code")
+        .values_list("measure_id", "task_id", "body_id", "body__name")
     ):
-        expected_bodies.add(responsibility.body_id)
-        if responsibility.task_id is None:
-            leads_by_measure[responsibility.measure_id].append(responsibility.body.name)
+        expected_bodies.add(body_id)
+        if task_id is None:
+            leads_by_measure[measure_id].append(body_name)
         else:
-            leads_by_task[responsibility.task_id].append(responsibility.body.name)
+            leads_by_task[task_id].append(body_name)
     # A body reports when it leads a measure or task (narratives) or an indicator reported by bodies.
     expected_bodies |= {
         i.lead_body_id
         for i in indicators.values()
         if i.lead_body_id and i.reporter in (Indicator.Reporter.BODY, Indicator.Reporter.BOTH)
     }
-    cities, bodies = _reporters(scope, audience, province, expected_bodies)
+    # Every city, for their names (coverage notes name cities by code); the province's own report.
+    every_city = list(Region.objects.filter(level=Region.Level.CITY).order_by("sort_order", "code"))
+    own = [c for c in every_city if c.parent_id == province.pk] if province is not None else []
+    cities, bodies = _reporters(scope, audience, own, expected_bodies)
     return _Context(
         scope=scope,
         audience=audience,
@@ -249,7 +247,7 @@ def _context(scope: ReportScope, audience: Audience, cut_off: datetime) -> _Cont
         leads_by_task=leads_by_task,
         cities=cities,
         bodies=bodies,
-        city_names={c.code: c.name for c in Region.objects.filter(level=Region.Level.CITY)},
+        city_names={c.code: c.name for c in every_city},
     )
 
 
@@ -261,7 +259,7 @@ def _plan_status(ctx: _Context) -> tuple[list[dict[str, Any]], list[TargetProgre
     rows: list[dict[str, Any]] = []
     progress: list[TargetProgress] = []
     measure_ids = ctx.measure_ids
-    for programme in plan_status(plan=ctx.scope.plan, period=ctx.scope.period):
+    for programme in plan_status(plan=ctx.scope.plan, period=ctx.scope.period, province=ctx.province):
         for measure_status in programme.measures:
             if measure_status.measure.pk not in measure_ids:
                 continue
@@ -389,8 +387,11 @@ def _figures(ctx: _Context) -> tuple[list[dict[str, Any]], dict[tuple[int, int],
             span=span,
             indicator_id__in=ctx.indicators,
             region_id__in=region_ids,
-        ).select_related("region")
+        )
     )
+    regions = {c.pk: c for c in ctx.cities}  # the figures' regions, already read
+    if ctx.province is not None:
+        regions[ctx.province.pk] = ctx.province
     order = {c.pk: i for i, c in enumerate(ctx.cities, start=1)}
 
     def position(figure: Figure) -> tuple:
@@ -405,7 +406,8 @@ def _figures(ctx: _Context) -> tuple[list[dict[str, Any]], dict[tuple[int, int],
     for figure in figures:
         indicator = ctx.indicators[figure.indicator_id]
         by_slot[(figure.indicator_id, figure.region_id)] = figure
-        key = f"figure:{indicator.code}:{figure.region.code}"
+        region = regions[figure.region_id]
+        key = f"figure:{indicator.code}:{region.code}"
         coverage = figure.coverage or {}
         row = {
             "key": key,
@@ -413,8 +415,8 @@ def _figures(ctx: _Context) -> tuple[list[dict[str, Any]], dict[tuple[int, int],
             "indicator_code": indicator.code,
             "indicator": indicator.name,
             "kind": kinds.get(indicator.kind, indicator.kind),
-            "region_code": figure.region.code,
-            "region": figure.region.name,
+            "region_code": region.code,
+            "region": region.name,
             "unit": indicator.unit,
             "value": num(figure.value),
             "numerator": num(figure.numerator),
@@ -428,11 +430,11 @@ def _figures(ctx: _Context) -> tuple[list[dict[str, Any]], dict[tuple[int, int],
         }
         rows.append(row)
         entry: dict[str, Any] = {
-            "label": f"{figure.region.name}{indicator.name}",
+            "label": f"{region.name}{indicator.name}",
             "kind": indicator.kind,
             "unit": indicator.unit,
             "decimals": indicator.decimals,
-            "region": figure.region.name,
+            "region": region.name,
             "value": row["value"],
             "numerator": row["numerator"],
             "denominator": row["denominator"],
@@ -596,84 +598,100 @@ def _cities_below(
 
 def _changes(ctx: _Context, submissions: list[Submission]) -> list[dict[str, Any]]:
     """Every workflow step of the reports, and every value changed after the report was first submitted:
-    who changed what, when, and why (the reason of the return or reopening that allowed the change)."""
+    who changed what, when, and why (the reason of the return or reopening that allowed the change).
+
+    Two queries of plain rows. A report's first submission is the earliest of its submit steps, which the
+    first query already holds; a value counts as changed when some submit step came before one of its
+    versions (an EXISTS the database answers with one semi-join instead of a sub-select per version)."""
     by_id = {s.pk: s for s in submissions}
     transitions = list(
         Transition.objects.filter(submission_id__in=by_id)
         .exclude(action=Transition.Action.CREATE)
-        .select_related("actor")
         .order_by("at", "id")
+        .values_list("submission_id", "action", "from_status", "to_status", "at", "reason", "actor__username")
     )
     status_labels = dict(Submission.Status.choices)
-    reasons: dict[int, list[Transition]] = defaultdict(list)
+    reasons: dict[int, list[tuple[datetime, str]]] = defaultdict(list)
+    first_submit: dict[int, datetime] = {}
     rows: list[dict[str, Any]] = []
     actions = _labels(Transition.Action.choices)
-    for transition in transitions:
-        submission = by_id[transition.submission_id]
-        if transition.action in (Transition.Action.RETURN, Transition.Action.REOPEN):
-            reasons[transition.submission_id].append(transition)
+    for submission_id, action, from_status, to_status, at, reason, actor in transitions:
+        submission = by_id[submission_id]
+        if action in (Transition.Action.RETURN, Transition.Action.REOPEN):
+            reasons[submission_id].append((at, reason))
+        elif action == Transition.Action.SUBMIT:
+            first_submit.setdefault(submission_id, at)  # in time order: the first is the earliest
         rows.append(
             {
-                "at": local_iso(transition.at),
+                "at": local_iso(at),
                 "period": submission.period.code,
                 "reporter": submission.reporter_name,
-                "user": transition.actor.get_username(),
+                "user": actor,
                 "kind": "状态",
-                "action": actions.get(transition.action, transition.action),
+                "action": actions.get(action, action),
                 "subject": "",
                 "field": "状态",
-                "old": str(status_labels.get(transition.from_status, transition.from_status)),
-                "new": str(status_labels.get(transition.to_status, transition.to_status)),
-                "reason": transition.reason,
+                "old": str(status_labels.get(from_status, from_status)),
+                "new": str(status_labels.get(to_status, to_status)),
+                "reason": reason,
             }
         )
-    first_submit = (
-        Transition.objects.filter(submission_id=OuterRef("submission_id"), action=Transition.Action.SUBMIT)
-        .order_by("at")
-        .values("at")[:1]
+    submitted_before = Transition.objects.filter(
+        submission_id=OuterRef("submission_id"), action=Transition.Action.SUBMIT, at__lt=OuterRef("history_date")
     )
     changed = (
         DataValue.history.filter(submission_id__in=by_id, indicator_id__in=ctx.indicators)
-        .annotate(first_submit=Subquery(first_submit))
-        .filter(history_date__gt=F("first_submit"))
+        .filter(Exists(submitted_before))
         .values("id")
     )
     # The changed values' whole trail, so each change can be shown against the version before it.
     trail = (
         DataValue.history.filter(id__in=changed)
-        .annotate(first_submit=Subquery(first_submit))
-        .select_related("history_user", "updated_by")
         .order_by("id", "history_date", "history_id")
+        .values(
+            "id",
+            "submission_id",
+            "indicator_id",
+            "history_date",
+            "history_type",
+            "history_user_id",
+            "history_user__username",
+            "updated_by__username",
+            *VALUE_FIELD_LABELS,
+        )
     )
-    previous: dict[int, Any] = {}
+    previous: dict[int, dict[str, Any]] = {}
     value_changes = 0
     revised: set[int] = set()
     for row in trail:
-        before = previous.get(row.id)
-        previous[row.id] = row
-        if row.first_submit is None or row.history_date <= row.first_submit:
+        before = previous.get(row["id"])
+        previous[row["id"]] = row
+        submitted = first_submit.get(row["submission_id"])
+        if submitted is None or row["history_date"] <= submitted:
             continue
-        submission = by_id[row.submission_id]
-        indicator = ctx.indicators[row.indicator_id]
-        reason = next((t.reason for t in reversed(reasons.get(row.submission_id, [])) if t.at <= row.history_date), "")
-        who = row.history_user or row.updated_by
+        submission = by_id[row["submission_id"]]
+        indicator = ctx.indicators[row["indicator_id"]]
+        moment = row["history_date"]
+        reason = next((text for at, text in reversed(reasons.get(row["submission_id"], [])) if at <= moment), "")
+        # Who saved this version, else the value's last editor as the version records it.
+        who = row["history_user__username"] if row["history_user_id"] is not None else row["updated_by__username"]
         for name, label in VALUE_FIELD_LABELS.items():
-            if row.history_type == "-":
-                old, new = getattr(row, name), None
+            if row["history_type"] == "-":
+                old, new = row[name], None
             else:
-                old, new = (getattr(before, name) if before is not None else None), getattr(row, name)
+                old, new = (before[name] if before is not None else None), row[name]
             if old == new or {old, new} <= {None, ""}:
                 continue
             value_changes += 1
-            revised.add(row.submission_id)
+            revised.add(row["submission_id"])
             rows.append(
                 {
-                    "at": local_iso(row.history_date),
+                    "at": local_iso(row["history_date"]),
                     "period": submission.period.code,
                     "reporter": submission.reporter_name,
-                    "user": who.get_username() if who is not None else "",
+                    "user": who or "",
                     "kind": "数值",
-                    "action": HISTORY_ACTIONS[row.history_type],
+                    "action": HISTORY_ACTIONS[row["history_type"]],
                     "subject": f"{indicator.code} {indicator.name}",
                     "field": label,
                     "old": _shown(old),
@@ -685,8 +703,8 @@ def _changes(ctx: _Context, submissions: list[Submission]) -> list[dict[str, Any
     ctx.figures["changes"] = {
         "label": "提交后变更",
         "transitions": len(transitions),
-        "reopened": sum(1 for t in transitions if t.action == Transition.Action.REOPEN),
-        "returned": sum(1 for t in transitions if t.action == Transition.Action.RETURN),
+        "reopened": sum(1 for t in transitions if t[1] == Transition.Action.REOPEN),
+        "returned": sum(1 for t in transitions if t[1] == Transition.Action.RETURN),
         "value_changes": value_changes,
         "revised_submissions": len(revised),
     }
@@ -753,10 +771,18 @@ def _content(scope: ReportScope, audience: Audience, cut_off: datetime) -> dict[
     target_rows = _targets(ctx, progress)
     figure_rows, by_slot, figures = _figures(ctx)
     submissions = list(
-        Submission.objects.filter(plan=scope.plan, period__in=scope.periods)
-        .filter(Q(region__in=ctx.cities) | Q(body__in=ctx.bodies))
-        .select_related("period", "region", "body")
+        Submission.objects.filter(plan=scope.plan, period__in=scope.periods).filter(
+            Q(region__in=ctx.cities) | Q(body__in=ctx.bodies)
+        )
     )
+    # Their quarter and reporter are objects already read: attached, not read again with each report.
+    periods = {p.pk: p for p in scope.periods}
+    cities = {c.pk: c for c in ctx.cities}
+    bodies = {b.pk: b for b in ctx.bodies}
+    for submission in submissions:
+        submission.period = periods[submission.period_id]
+        submission.region = cities.get(submission.region_id)
+        submission.body = bodies.get(submission.body_id)
     completeness_rows, supervision_rows = _completeness(ctx, submissions)
     supervision_rows += _lagging_targets(ctx, progress)
     below_rows, lagging = _cities_below(ctx, progress, by_slot)

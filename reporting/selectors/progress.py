@@ -33,14 +33,21 @@ def _plan_end(plan: Plan) -> date:
     return date(plan.end_year, 12, 31)
 
 
-def target_progress(*, plan: Plan, period: Period, basis: str = Figure.Basis.OFFICIAL) -> list[TargetProgress]:
-    """Every province-wide target judged at the end of `period` (three queries)."""
+# Passed as `province` when the caller has not looked the plan's home province up already.
+LOOK_UP = "look up"
+
+
+def target_progress(
+    *, plan: Plan, period: Period, basis: str = Figure.Basis.OFFICIAL, province: Region | str | None = LOOK_UP
+) -> list[TargetProgress]:
+    """Every province-wide target judged at the end of `period` (three queries; two given the province)."""
     targets = list(
         Target.objects.filter(indicator__plan=plan, region__isnull=True)
         .select_related("indicator", "indicator__measure", "indicator__task")
         .order_by("indicator__measure__number", "indicator__sort_order", "code")
     )
-    province = plan_province(plan)
+    if isinstance(province, str):
+        province = plan_province(plan)
     series: dict[int, list[tuple[date, Figure]]] = defaultdict(list)
     if province is not None:
         rows = (
@@ -114,15 +121,18 @@ class ProgrammeStatus:
     measures: list[MeasureStatus] = field(default_factory=list)
 
 
-def task_status(*, plan: Plan, period: Period, basis: str = Figure.Basis.OFFICIAL) -> dict[int, list[TaskStatus]]:
+def task_status(
+    *, plan: Plan, period: Period, basis: str = Figure.Basis.OFFICIAL, province: Region | str | None = LOOK_UP
+) -> dict[int, list[TaskStatus]]:
     """Tasks that have a milestone indicator, judged by it (done by the task's deadline; yearly tasks
-    each year), grouped by measure id. Two queries."""
+    each year), grouped by measure id. Two queries (three without the province)."""
     milestones = list(
         Indicator.objects.filter(plan=plan, kind=Indicator.Kind.MILESTONE, task__isnull=False, is_active=True)
         .exclude(targets__isnull=False)
         .select_related("task")
     )
-    province = plan_province(plan)
+    if isinstance(province, str):
+        province = plan_province(plan)
     done_by_indicator = dict(
         Figure.objects.filter(
             plan=plan,
@@ -148,11 +158,16 @@ def task_status(*, plan: Plan, period: Period, basis: str = Figure.Basis.OFFICIA
     return out
 
 
-def plan_status(*, plan: Plan, period: Period, basis: str = Figure.Basis.OFFICIAL) -> list[ProgrammeStatus]:
+def plan_status(
+    *, plan: Plan, period: Period, basis: str = Figure.Basis.OFFICIAL, province: Region | str | None = LOOK_UP
+) -> list[ProgrammeStatus]:
     """The status grid: programmes → measures, each as far behind as its most lagging target or task
-    milestone (worst-of, among those with data; no data when none has data). Seven queries."""
-    progress = target_progress(plan=plan, period=period, basis=basis)
-    tasks = task_status(plan=plan, period=period, basis=basis)
+    milestone (worst-of, among those with data; no data when none has data). Seven queries; six given
+    the plan's home province (`province`, None when the plan has none)."""
+    if isinstance(province, str):
+        province = plan_province(plan)
+    progress = target_progress(plan=plan, period=period, basis=basis, province=province)
+    tasks = task_status(plan=plan, period=period, basis=basis, province=province)
     by_measure: dict[int, list[TargetProgress]] = defaultdict(list)
     for item in progress:
         by_measure[item.target.indicator.measure_id].append(item)

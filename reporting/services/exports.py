@@ -74,6 +74,14 @@ def _consistent_read() -> Iterator[None]:
         yield
 
 
+def _validated(instance: ExportJob | ReportSnapshot) -> None:
+    """Field validation without the round trips full_clean() would add: it asks the database whether each
+    foreign key's row exists (they are rows this service has just read, kept by PROTECT and the
+    database's constraints) and whether the random public_id is unique (a unique index guards it)."""
+    foreign_keys = [f.name for f in instance._meta.concrete_fields if f.is_relation]
+    instance.full_clean(exclude=foreign_keys, validate_unique=False)
+
+
 def _audience_json(audience: Audience, content: dict[str, Any]) -> dict[str, Any]:
     return {"kind": audience.kind, "text": content["meta"]["audience_text"]}
 
@@ -93,7 +101,7 @@ def _snapshot_build(*, user: User, scope: ReportScope, audience: Audience) -> Re
         content_sha256=content_sha256(content),
         created_by=user,
     )
-    snapshot.full_clean()
+    _validated(snapshot)
     snapshot.save()
     return snapshot
 
@@ -134,6 +142,7 @@ def export_job_create(
         raise ValidationError(
             {"part": [_("只有 CSV 可以单独导出一部分，可选：%(parts)s。") % {"parts": "、".join(PARTS_BY_KEY)}]}
         )
+    resolved: tuple[ReportScope, Audience] | None = None
     if snapshot is not None:
         if not snapshots_visible(user=user).filter(pk=snapshot.pk).exists():
             raise ValidationError({"snapshot": [_("快照不存在或不在您的权限范围内。")]})
@@ -148,7 +157,7 @@ def export_job_create(
             part=part_key,
         )
     else:
-        scope, _audience = report_scope_resolve(
+        resolved = report_scope_resolve(
             user=user,
             period=period,
             plan=plan,
@@ -157,6 +166,7 @@ def export_job_create(
             cities=cities,
             bodies=bodies,
         )
+        scope = resolved[0]
         job = ExportJob(
             created_by=user,
             plan=scope.plan,
@@ -167,7 +177,12 @@ def export_job_create(
             part=part_key,
         )
     job.mode = ExportJob.Mode.QUEUED if background or _is_large(job) else ExportJob.Mode.INLINE
-    job.full_clean()
+    if job.mode == ExportJob.Mode.INLINE:
+        # Claimed as it is written (what _claim would do next): no other run can know of it yet.
+        job.status = ExportJob.Status.RUNNING
+        job.started_at = timezone.now()
+        job.attempts = 1
+    _validated(job)
     job.save()
     logger.info(
         "export requested job=%s user=%s format=%s scope=%s snapshot=%s mode=%s",
@@ -179,7 +194,8 @@ def export_job_create(
         job.mode,
     )
     if job.mode == ExportJob.Mode.INLINE:
-        return export_job_run(job_id=job.pk)
+        # Built while the request waits: the scope was checked a moment ago, in this request.
+        return _run(job, resolved)
     _enqueue(job.pk)
     return job
 
@@ -237,13 +253,14 @@ def _claim(job_id: int) -> ExportJob | None:
         return job
 
 
-def _ensure_snapshot(job_id: int) -> ReportSnapshot:
-    """The job's snapshot, taken once: the row lock makes a second run wait and then reuse it."""
+def _ensure_snapshot(job_id: int, resolved: tuple[ReportScope, Audience] | None = None) -> ReportSnapshot:
+    """The job's snapshot, taken once: the row lock makes a second run wait and then reuse it. `resolved`:
+    the scope as the request that runs the job inline has just checked it."""
     with _consistent_read():
         job = ExportJob.objects.select_for_update().select_related("created_by", "plan").get(pk=job_id)
         if job.snapshot_id is not None:
             return ReportSnapshot.objects.get(pk=job.snapshot_id)
-        scope, audience = _scope_of(job)
+        scope, audience = resolved if resolved is not None else _scope_of(job)
         snapshot = _snapshot_build(user=job.created_by, scope=scope, audience=audience)
         job.snapshot = snapshot
         job.save(update_fields=["snapshot"])
@@ -265,9 +282,16 @@ def export_job_run(*, job_id: int) -> ExportJob:
     job = _claim(job_id)
     if job is None:
         return ExportJob.objects.get(pk=job_id)
+    return _run(job, None)
+
+
+def _run(job: ExportJob, resolved: tuple[ReportScope, Audience] | None) -> ExportJob:
+    """Build the file of a job this run has claimed. Its scope is checked again here (a membership revoked
+    since the request counts), unless `resolved`: a job run inline by the request that has just checked it."""
+    job_id = job.pk
     path: Path | None = None
     try:
-        snapshot = _ensure_snapshot(job_id)
+        snapshot = _ensure_snapshot(job_id, resolved)
         content = {**snapshot.content, "meta": {**snapshot.content["meta"], "snapshot": str(snapshot.public_id)}}
         content["meta"]["content_sha256"] = snapshot.content_sha256
         # Each run writes its own file: two runs at once never write into the same one.
@@ -292,20 +316,25 @@ def export_job_run(*, job_id: int) -> ExportJob:
                 failed.finished_at = timezone.now()
                 failed.save(update_fields=["status", "error", "finished_at"])
             return failed
-    with transaction.atomic():
-        done = ExportJob.objects.select_for_update().get(pk=job_id)
-        if done.status == ExportJob.Status.DONE:
-            # Another run finished first; its file is the one on record.
-            path.unlink(missing_ok=True)
-            return done
-        done.status = ExportJob.Status.DONE
-        done.file_path = f"{EXPORT_DIR}/{name}"
-        done.sha256 = sha256
-        done.size = size
-        done.finished_at = timezone.now()
-        done.error = ""
-        done.full_clean()
-        done.save(update_fields=["status", "file_path", "sha256", "size", "finished_at", "error"])
+    finished = {
+        "status": ExportJob.Status.DONE,
+        "file_path": f"{EXPORT_DIR}/{name}",
+        "sha256": sha256,
+        "size": size,
+        "finished_at": timezone.now(),
+        "error": "",
+    }
+    for field_name, value in finished.items():
+        setattr(job, field_name, value)
+    _validated(job)
+    # One conditional UPDATE: of two runs finishing at once, the second waits for the first's row lock,
+    # then finds the job done and records nothing.
+    recorded = ExportJob.objects.filter(pk=job_id).exclude(status=ExportJob.Status.DONE).update(**finished)
+    done = ExportJob.objects.get(pk=job_id)
+    if not recorded:
+        # Another run finished first; its file is the one on record.
+        path.unlink(missing_ok=True)
+        return done
     logger.info("export done job=%s sha256=%s size=%s", done.public_id, sha256, size)
     return done
 

@@ -22,8 +22,8 @@ from reporting.services.rollups import rollup_period
 from tests.portal.test_dashboards import report
 
 PAGES = {
-    "overview": ("/dashboard/", "coordinator", 21),
-    "overview (preview)": ("/dashboard/?basis=preview", "coordinator", 21),
+    "overview": ("/dashboard/", "coordinator", 20),
+    "overview (preview)": ("/dashboard/?basis=preview", "coordinator", 20),
     "measure": ("/dashboard/measures/6/", "coordinator", 17),
     "measure (body reporter)": ("/dashboard/measures/6/", "edu_reporter", 16),
     "indicator": ("/dashboard/indicators/high-skill-workers-per-10000/", "coordinator", 13),
