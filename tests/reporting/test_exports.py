@@ -381,7 +381,9 @@ def test_building_a_report_takes_bounded_queries(world, auditor, coordinator, su
         content = report_content(scope=scope, audience=audience, cut_off=timezone.now())
     assert len(content["parts"]["figures"]) > 0
     assert len(large) == len(small)
-    assert len(large) <= 17
+    # 17 for the report, one for when its slices were last checked (SliceCheck, the report's 汇总数据计算时间).
+    assert len(large) <= 18
+    assert sum("slicecheck" in q["sql"] for q in large.captured_queries) == 1
 
 
 def test_a_year_report_states_year_to_date_figures_and_every_ended_quarter(world, auditor, previous_period):
