@@ -38,6 +38,7 @@ lint: install-dev
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy .
 	DJANGO_DEBUG=true $(PY) manage.py makemigrations --check --dry-run
 
 # The benchmark against the local PostgreSQL (database bench_h, dropped and rebuilt) and Redis (database 11):

@@ -28,7 +28,7 @@ def check(ok: bool, value: float | None, limit: float, text: str, *, higher_is_b
 
 def verdicts(run: dict[str, Any]) -> list[dict[str, Any]]:
     s = run["scenarios"]
-    out = []
+    out: list[dict[str, Any]] = []
 
     b = s.get("burst")
     if b:

@@ -15,6 +15,7 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,7 +25,8 @@ PLAN_DIR = "fixtures/plans/js-2018-28"
 # Per scale: server workers, reads per client, full-rebuild sample (years) for 1 vs 2 workers, slices timed.
 # Per scale: server workers, reads per client, full-rebuild sample (latest quarters) for 1 vs 2 workers, slices timed,
 # and how many of the oldest quarters the timed import (and its COPY ceiling) covers (None: all of them).
-SETTINGS = {
+# Every value is an int, or None where the comment above says so.
+SETTINGS: dict[str, dict[str, Any]] = {
     "tiny": {
         "server_workers": 2,
         "reads_per_client": 3,
@@ -171,9 +173,9 @@ def main() -> None:
     from measures.models import Plan
     from reporting.management.commands.generate_data import SCALES, Generator
 
-    run: dict[str, object] = {"scale": scale, "machine": machine(), "notes": []}
-    notes: list[str] = run["notes"]  # type: ignore[assignment]
-    results: dict[str, object] = {}
+    run: dict[str, Any] = {"scale": scale, "machine": machine(), "notes": []}
+    notes: list[str] = run["notes"]
+    results: dict[str, Any] = {}
     call_command("migrate", verbosity=0)
     call_command("load_plan", PLAN_DIR, verbosity=0)
     plan = Plan.objects.get(code="js-2018-28")
@@ -195,13 +197,13 @@ def main() -> None:
         # The rest of the history goes through the same import, timed but without a ceiling: COPYing all
         # eleven million rows again only to time the ceiling would not fit the run's half hour.
         more, more_written = scenarios.timed(generator.write_csv, csv_path, periods=slice(first, None))
-        run["generation"]["csv_seconds"] += round(more_written, 2)  # type: ignore[index]
-        run["generation"]["rows"] += more  # type: ignore[index]
+        run["generation"]["csv_seconds"] += round(more_written, 2)
+        run["generation"]["rows"] += more
         results["import"]["rest"] = scenarios.import_rest(bench, csv_path)
         log(f"rest of the history: {results['import']['rest']}")
         csv_path.unlink()
     shaped, shaping = scenarios.timed(generator.shape)
-    run["generation"]["shape_seconds"] = round(shaping, 2)  # type: ignore[index]
+    run["generation"]["shape_seconds"] = round(shaping, 2)
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE")
     run["data"] = data_summary(plan)
@@ -239,7 +241,7 @@ def main() -> None:
     run["scenarios"] = results
     run["verdicts"] = verdicts(run)
     # Other work on the machine shares its cores with the run; the load average says how much.
-    run["machine"]["load_at_end"] = [round(x, 2) for x in os.getloadavg()]  # type: ignore[index]
+    run["machine"]["load_at_end"] = [round(x, 2) for x in os.getloadavg()]
     run["finished_at"] = datetime.now().astimezone().isoformat(timespec="seconds")
     run["seconds"] = round(time.monotonic() - started, 1)
     if scale == "national" and run["seconds"] > 30 * 60:
@@ -248,7 +250,7 @@ def main() -> None:
     stored.setdefault("runs", {})[scale] = run
     stored["about"] = "Written by `make bench` (bench/run.py); each run replaces its own scale's entry."
     write(stored, results_path=RESULTS, docs_path=DOCS)
-    for row in run["verdicts"]:  # type: ignore[attr-defined]
+    for row in run["verdicts"]:
         log(f"{'MET    ' if row['met'] else 'NOT MET'} {row['scenario']}: {row['figure']} | ceiling {row['ceiling']}")
     log(f"done in {run['seconds']:.0f} s; wrote {RESULTS} and {DOCS}")
     _ = shaped

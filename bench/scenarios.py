@@ -15,7 +15,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth import get_user_model
 from django.db import connection, transaction
@@ -322,7 +322,11 @@ def accounts(bench: Bench) -> None:
     from knox.models import AuthToken
 
     user_model = get_user_model()
-    start = Period.objects.order_by("start").first().start
+    first = Period.objects.order_by("start").first()
+    if first is None:
+        # Impossible here: Generator.reference() has created every quarter of the history before this runs.
+        raise RuntimeError("no reporting periods: the reference data has not been generated")
+    start = first.start
 
     def person(username: str, role: str, region: Region | None = None) -> Any:
         user = user_model.objects.filter(username=username).first()
@@ -340,7 +344,8 @@ def accounts(bench: Bench) -> None:
     session["_auth_user_backend"] = "portal.accounts.backends.PortalModelBackend"
     session["_auth_user_hash"] = coordinator.get_session_auth_hash()
     session.create()
-    bench.tokens["session"] = session.session_key
+    # session.create() has just saved the session under a fresh key, so the key is set.
+    bench.tokens["session"] = cast(str, session.session_key)
     home = bench.province
     national = Region.objects.filter(level="province").count() > 1
     cities = Region.objects.filter(level="city")
@@ -360,7 +365,7 @@ def payloads(bench: Bench, periods: list[tuple[int, int]]) -> list[dict[str, Any
     indicators = generator.city_indicators()
     reporters = {r.code: r for r in generator.reporters()}
     index = {p: i for i, p in enumerate(generator.periods)}
-    out = []
+    out: list[dict[str, Any]] = []
     for period in periods:
         for city in bench.cities:
             reporter = reporters.get(city.code)
@@ -465,8 +470,9 @@ def burst(bench: Bench) -> dict[str, Any]:
     )
     bench.reports = [r for r in reports if r.status == Submission.Status.SUBMITTED]
     expected_values = {(j["city"], j["period"]): len(j["values"]) for j in jobs}
+    # Every report here has a region: the query above filters on region__code.
     stored = {
-        (r.region.code, r.period.code): n
+        (cast(Region, r.region).code, r.period.code): n
         for r, n in ((r, DataValue.objects.filter(submission=r).count()) for r in reports)
     }
     steps = Counter(Transition.objects.filter(submission__in=reports).values_list("submission_id", flat=True))
@@ -539,7 +545,8 @@ def incremental(bench: Bench, *, sample_provinces: int) -> dict[str, Any]:
         coordinator = bench.users["coordinator"]
         started = time.perf_counter()
         for report in bench.reports:
-            reviewer = bench.users[f"rev:{report.region.code}"]
+            # bench.reports are cities' reports (burst() filters on region__code), so each has a region.
+            reviewer = bench.users[f"rev:{cast(Region, report.region).code}"]
             report = workflow.submission_city_approve(submission=report, user=reviewer)  # noqa: PLW2901
             workflow.submission_confirm(submission=report, user=coordinator)
         approvals = time.perf_counter() - started
@@ -552,7 +559,9 @@ def incremental(bench: Bench, *, sample_provinces: int) -> dict[str, Any]:
         worker.stop()
     by_slice: dict[tuple[int, int], Submission] = {}
     for report in bench.reports:
-        by_slice.setdefault((report.period_id, province_of(region_id=report.region_id)), report)
+        # A city's report (see above): it has a region, and a city always has a province.
+        province_id = cast(int, province_of(region_id=cast(int, report.region_id)))
+        by_slice.setdefault((report.period_id, province_id), report)
     touched = sorted(by_slice)
     rng = random.Random(11)  # noqa: S311
     sample = touched if len(touched) <= sample_provinces else rng.sample(touched, sample_provinces)
@@ -610,7 +619,9 @@ def _background_ingest(bench: Bench, stop: threading.Event, counts: dict[str, in
         return
     from reporting.services.submissions import submission_create
 
-    period = Period.objects.get(year=bench.background[0], quarter=bench.background[1])
+    # jobs is empty (and we have returned) when there is no background quarter.
+    background = cast(tuple[int, int], bench.background)
+    period = Period.objects.get(year=background[0], quarter=background[1])
     drafts = []
     for job in jobs[: 2 * 4]:
         city = Region.objects.get(code=job["city"])
@@ -737,7 +748,14 @@ def export(bench: Bench) -> dict[str, Any]:
     # The latest year whose fourth quarter has ended; failing that (the tiny scale), the latest year with data.
     today = time_today()
     ended = [p.year for p in Period.objects.filter(quarter=4, end__lt=today).order_by("year")]
-    year = str(ended[-1] if ended else Period.objects.filter(end__lt=today).order_by("-year").first().year)
+    if ended:
+        year = str(ended[-1])
+    else:
+        latest = Period.objects.filter(end__lt=today).order_by("-year").first()
+        if latest is None:
+            # Impossible: the generator creates every quarter up to the last one that has ended.
+            raise RuntimeError("no ended reporting period")
+        year = str(latest.year)
     ours = _probe(bench, "export", "--year", year, "--user", bench.users["auditor"].username)
     with tempfile.TemporaryDirectory() as folder:
         raw = _probe(bench, "raw-xlsx", "--source", ours["path"], "--target", str(Path(folder) / "raw.xlsx"))
@@ -775,7 +793,7 @@ def explain(bench: Bench) -> dict[str, str]:
     province = bench.province
     before, ytd = _year_periods(period)
     ctx = _Plan(bench.plan)
-    queries = {
+    queries: dict[str, tuple[str | None, list[Any] | None]] = {
         "rollup slice (one province, one quarter; the portable path's sums)": (
             slice_sql(ctx=ctx, province_id=province.pk, period=period, before=before, ytd=ytd),
             None,
@@ -815,10 +833,10 @@ def explain(bench: Bench) -> dict[str, str]:
             out[name] = "\n".join(row[0] for row in cursor.fetchall())
     # What a rollup runs on PostgreSQL: the slice computed and written by one statement. ANALYZE runs it, so
     # in a transaction that is rolled back, with the rollup's own settings.
-    sql, params = slice_write_statement(ctx=ctx, period=period, province_id=province.pk)
+    write_sql, write_params = slice_write_statement(ctx=ctx, period=period, province_id=province.pk)
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SET LOCAL work_mem = '64MB'; SET LOCAL random_page_cost = 1.1")
-        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + write_sql, write_params)
         out["rollup slice computed and written (PostgreSQL, one statement)"] = "\n".join(
             row[0] for row in cursor.fetchall()
         )

@@ -136,7 +136,10 @@ class FigureViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = FigureSerializer
     queryset = Figure.objects.none()
 
-    def list(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:
+    # The stubs type ListModelMixin.list as returning a DRF Response, but DRF takes any HttpResponse from a
+    # handler (finalize_response asks only for an HttpResponseBase): on a JSON cache hit read_cached_answer
+    # answers with the kept body as a plain HttpResponse, so Response would be untrue here.
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:  # type: ignore[override]
         """One page from the read cache, keyed by the figures' version, who may see which figures, every
         filter and the page asked for. The page is cut in the database: a period holds every province's
         figures at national scale, and a miss must not serialise them all."""

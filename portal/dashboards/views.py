@@ -5,7 +5,7 @@ they show comes from `reporting.selectors.dashboards`; charts get their numbers 
 (the CSP forbids inline script) and the same numbers are always in a table beside them.
 """
 
-from typing import Any
+from typing import Any, Literal
 
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
@@ -236,7 +236,7 @@ def indicator(request: AuthenticatedRequest, code: str) -> HttpResponse:
     )
     context = _context(audience, periods, period, basis, plan=plan)
 
-    def parts() -> tuple | bool:
+    def parts() -> tuple[IndicatorDetail, dict, dict | None] | Literal[False]:
         return read_cached(
             key,
             lambda: _indicator_parts(
@@ -244,7 +244,7 @@ def indicator(request: AuthenticatedRequest, code: str) -> HttpResponse:
             ),
         )
 
-    def page() -> tuple[str, str] | bool:
+    def page() -> tuple[str, str] | Literal[False]:
         found = parts()
         if not found:
             return False
@@ -262,13 +262,15 @@ def indicator(request: AuthenticatedRequest, code: str) -> HttpResponse:
     if "data" not in context:  # a kept body: what it was rendered from, read only if something asks
         found = SimpleLazyObject(parts)
         for index, name in enumerate(("data", "trend_chart", "cities_chart")):
-            context[name] = SimpleLazyObject(lambda index=index: found[index])
+            # mypy cannot type a lambda whose parameter has a default (the loop-variable binding idiom) against
+            # Callable[[], T]: an open mypy bug (python/mypy#12557, #15459).
+            context[name] = SimpleLazyObject(lambda index=index: found[index])  # type: ignore[misc]
     return render(request, "dashboards/indicator.html", context)
 
 
 def _indicator_parts(
     *, request: AuthenticatedRequest, audience: Audience, plan: Plan, code: str, period: Period, basis: str
-) -> tuple | bool:
+) -> tuple[IndicatorDetail, dict, dict | None] | Literal[False]:
     data = indicator_detail(plan=plan, code=code, period=period, audience=audience, user=request.user, basis=basis)
     if data is None:
         return False  # an unknown indicator: cached too (None would read as "not cached")

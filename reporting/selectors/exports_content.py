@@ -777,8 +777,9 @@ def _content(scope: ReportScope, audience: Audience, cut_off: datetime) -> dict[
     )
     # Their quarter and reporter are objects already read: attached, not read again with each report.
     periods = {p.pk: p for p in scope.periods}
-    cities = {c.pk: c for c in ctx.cities}
-    bodies = {b.pk: b for b in ctx.bodies}
+    # Keyed so that a report's null region_id or body_id (it has one or the other) looks up None.
+    cities: dict[int | None, Region] = {c.pk: c for c in ctx.cities}
+    bodies: dict[int | None, ResponsibleBody] = {b.pk: b for b in ctx.bodies}
     for submission in submissions:
         submission.period = periods[submission.period_id]
         submission.region = cities.get(submission.region_id)

@@ -6,7 +6,7 @@ at once are serialised and the second, holding a stale version, is refused inste
 import datetime
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -188,6 +188,13 @@ def _db_prep(field: Any, connection: Any) -> Any:
     return prep
 
 
+def _column(model: type[models.Model], name: str) -> str:
+    """The column of the model's concrete field `name`. The casts are for mypy: get_field may also answer
+    with a reverse relation (which has no column) and Field.column is None for a field without a column;
+    the names asked for here are always concrete fields of the model."""
+    return cast(str, cast(models.Field, model._meta.get_field(name)).column)
+
+
 # The columns simple-history adds to a historical table; every other column is the tracked row's own.
 _HISTORY_COLUMNS = {"history_id", "history_date", "history_change_reason", "history_type", "history_user_id"}
 
@@ -221,13 +228,14 @@ def _upsert_with_history_sql(
         row.updated_at = when  # auto_now, as bulk_create's pre_save would set it
         params.extend(prep(getattr(row, f.attname)) for f, prep in zip(columns, prepare, strict=True))
     placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    names = [ops.quote_name(f.column) for f in columns]
+    # Concrete fields, each with a column (Field.column is None only for a field without one).
+    names = [ops.quote_name(cast(str, f.column)) for f in columns]
     update = [*fields, "updated_by", "updated_at"]
-    conflict = [ops.quote_name(model._meta.get_field(n).column) for n in ("submission", key)]
+    conflict = [ops.quote_name(_column(model, n)) for n in ("submission", key)]
     assignments = ", ".join(
-        f"{ops.quote_name(c)} = EXCLUDED.{ops.quote_name(c)}" for c in (model._meta.get_field(n).column for n in update)
+        f"{ops.quote_name(c)} = EXCLUDED.{ops.quote_name(c)}" for c in (_column(model, n) for n in update)
     )
-    pk = ops.quote_name(model._meta.pk.column)
+    pk = ops.quote_name(cast(str, model._meta.pk.column))  # the primary key, a concrete field, has a column
     extra = {
         "history_date": "%s",
         "history_change_reason": "NULL",
