@@ -7,6 +7,7 @@ import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.db import connection
@@ -213,8 +214,12 @@ def test_a_whole_tiny_run_completes(tmp_path):
         pytest.skip("needs PostgreSQL and Redis, as in CI")
     db = connection.settings_dict
     auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
-    database = f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/bench_smoke"
-    redis = os.environ["REDIS_URL"].rsplit("/", 1)[0] + "/12"
+    # Named after this suite's own test database and Redis number, so that two suites on one server (two
+    # checkouts, two CI jobs) never drop each other's benchmark database or flush each other's queue.
+    name = f"bench_smoke_{db['NAME']}"
+    database = f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{name}"
+    url = urlsplit(os.environ["REDIS_URL"])
+    redis = urlunsplit(url._replace(path=f"/{(int(url.path.strip('/') or 0) + 12) % 16}"))
     env = {
         **os.environ,
         "BENCH_SCALE": "tiny",
@@ -222,6 +227,7 @@ def test_a_whole_tiny_run_completes(tmp_path):
         "BENCH_REDIS_URL": redis,
         "BENCH_RESULTS": str(tmp_path / "results.json"),
         "BENCH_DOCS": str(tmp_path / "benchmarks.md"),
+        "BENCH_WORK": str(tmp_path / "work"),
     }
     env.pop("DJANGO_SETTINGS_MODULE", None)
     try:
@@ -235,7 +241,7 @@ def test_a_whole_tiny_run_completes(tmp_path):
             check=False,
         )
     finally:
-        _drop_database(db, "bench_smoke")
+        _drop_database(db, name)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     run = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))["runs"]["tiny"]
     scenarios = run["scenarios"]
