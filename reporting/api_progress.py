@@ -19,7 +19,7 @@ from measures.models import Plan
 from reporting.api import errors
 from reporting.models import Figure, Notification, Period
 from reporting.read_cache import read_cached_answer, read_ids_and_version, read_key
-from reporting.selectors import period_code_parse, period_current, period_get_by_code
+from reporting.selectors import periods_chosen, plans_chosen
 from reporting.selectors.progress import (
     completeness,
     figures_visibility,
@@ -36,13 +36,15 @@ PLAN = OpenApiParameter(
 PERIOD = OpenApiParameter("period", OpenApiTypes.STR, description="如 2025Q4，默认最近结束的季度 · e.g. 2025Q4")
 
 
+def _plan_missing(code: str | None) -> Exception:
+    return Http404() if code else ValidationError({"plan": ["尚未加载任何方案。"]})
+
+
 def _plan(request: Request) -> Plan:
     code = request.query_params.get("plan")
-    if code:
-        return get_object_or_404(Plan, code=code)
-    plan = Plan.objects.order_by("issued_on", "code").first()
+    plan = plans_chosen(code=code).first()
     if plan is None:
-        raise ValidationError({"plan": ["尚未加载任何方案。"]})
+        raise _plan_missing(code)
     return plan
 
 
@@ -54,7 +56,8 @@ def _period_missing(code: str | None) -> ValidationError:
 
 def _period(request: Request) -> Period:
     code = request.query_params.get("period")
-    period = period_get_by_code(code=code) if code else period_current()
+    periods = periods_chosen(code=code)
+    period = periods.first() if periods is not None else None
     if period is None:
         raise _period_missing(code)
     return period
@@ -64,22 +67,14 @@ def _frame(request: Request) -> tuple[int, int, str]:
     """What `_plan` and `_period` choose (their ids, with the same errors in the same order) and the
     figures' version, in one query: the key of a cached answer. The rows themselves are read on a miss."""
     plan_code = request.query_params.get("plan")
-    plans = Plan.objects.filter(code=plan_code) if plan_code else Plan.objects.order_by("issued_on", "code")
     code = request.query_params.get("period")
-    periods = None
-    if code:
-        parsed = period_code_parse(code=code)
-        if parsed is not None:
-            periods = Period.objects.filter(year=parsed[0], quarter=parsed[1]).order_by("pk")
-    else:
-        periods = Period.objects.filter(end__lt=timezone.localdate()).order_by("-year", "-quarter")
+    periods = periods_chosen(code=code)
     plan_id, period_id, version = read_ids_and_version(
-        plan=plans.values("pk")[:1], period=periods.values("pk")[:1] if periods is not None else None
+        plan=plans_chosen(code=plan_code).values("pk")[:1],
+        period=periods.values("pk")[:1] if periods is not None else None,
     )
     if plan_id is None:
-        if plan_code:
-            raise Http404
-        raise ValidationError({"plan": ["尚未加载任何方案。"]})
+        raise _plan_missing(plan_code)
     if period_id is None:
         raise _period_missing(code)
     return plan_id, period_id, version

@@ -58,6 +58,17 @@ def figures_version_bump(*, plan_id: int) -> None:
     )
 
 
+def _version_columns(plan: str) -> str:
+    """The columns the figures' version is made of, for the plan whose id the SQL `plan` gives: the figures'
+    token, then each plan table's latest history id."""
+    parts = ", ".join(f"(SELECT MAX(history_id) FROM {table})" for table in _PLAN_TABLES)  # noqa: S608 - fixed names
+    return f"(SELECT token FROM reporting_figuresversion WHERE plan_id = {plan}), {parts}"  # noqa: S608 - same
+
+
+def _version_text(values: Sequence[Any]) -> str:
+    return ".".join("" if value is None else str(value) for value in values)
+
+
 def read_version(*, plan_id: int) -> str:
     """The figures' token and the plan tables' latest history ids, in one query."""
     return read_version_and_digest(plan_id=plan_id)[0]
@@ -68,7 +79,6 @@ def read_version_and_digest(*, plan_id: int, rows: Sequence[tuple[str, Sequence[
     page shows from tables the version does not cover, such as submissions. On PostgreSQL in the same query
     (one more each elsewhere). The rows are read, not built: the digest changes whenever any value in them
     does."""
-    parts = ", ".join(f"(SELECT MAX(history_id) FROM {table})" for table in _PLAN_TABLES)  # noqa: S608 - fixed names
     params: list[Any] = [plan_id]
     digests = ""
     postgres = connection.vendor == "postgresql"
@@ -79,12 +89,12 @@ def read_version_and_digest(*, plan_id: int, rows: Sequence[tuple[str, Sequence[
             params.extend(more)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT (SELECT token FROM reporting_figuresversion WHERE plan_id = %s), {parts}{digests}",  # noqa: S608 - same
+            f"SELECT {_version_columns('%s')}{digests}",
             params,
         )
         row = cursor.fetchone()
-        texts = ["" if value is None else str(value) for value in row]
-        version, digest = ".".join(texts[: 1 + len(_PLAN_TABLES)]), ".".join(texts[1 + len(_PLAN_TABLES) :])
+        size = 1 + len(_PLAN_TABLES)
+        version, digest = _version_text(row[:size]), _version_text(row[size:])
         if rows and not postgres:
             found = []
             for sql, more in rows:
@@ -100,16 +110,14 @@ def read_ids_and_version(*, plan: QuerySet, period: QuerySet | None) -> tuple[in
     query instead of three."""
     plan_sql, plan_params = plan.query.sql_with_params()
     period_sql, period_params = period.query.sql_with_params() if period is not None else ("SELECT NULL", ())
-    parts = ", ".join(f"(SELECT MAX(history_id) FROM {table})" for table in _PLAN_TABLES)  # noqa: S608 - fixed names
     with connection.cursor() as cursor:
         cursor.execute(
             # The ORM's own SQL for the two selections, their parameters passed apart.
-            f"SELECT ({plan_sql}), ({period_sql}), "  # noqa: S608
-            f"(SELECT token FROM reporting_figuresversion WHERE plan_id = ({plan_sql})), {parts}",
+            f"SELECT ({plan_sql}), ({period_sql}), {_version_columns(f'({plan_sql})')}",
             [*plan_params, *period_params, *plan_params],
         )
         plan_id, period_id, *row = cursor.fetchone()
-    return plan_id, period_id, ".".join("" if value is None else str(value) for value in row)
+    return plan_id, period_id, _version_text(row)
 
 
 def read_key(*parts: Any) -> str:

@@ -36,10 +36,32 @@ def measures_for_narrative(*, plan: Plan, body: ResponsibleBody | None = None) -
     return measures.order_by("number")
 
 
+def periods_ended(*, today: date | None = None) -> QuerySet[Period]:
+    """The periods that have ended, latest first: the first is the one being reported on."""
+    day = today or timezone.localdate()
+    return Period.objects.filter(end__lt=day).order_by("-year", "-quarter")
+
+
 def period_current(*, today: date | None = None) -> Period | None:
     """The latest period that has ended (the one being reported on), or None."""
-    day = today or timezone.localdate()
-    return Period.objects.filter(end__lt=day).order_by("-year", "-quarter").first()
+    return periods_ended(today=today).first()
+
+
+def plans_chosen(*, code: str | None) -> QuerySet[Plan]:
+    """The plan a request names by its code, or without one every plan, the first issued first: the first
+    row is the plan the request means (none: an unknown code, or no plan loaded)."""
+    return Plan.objects.filter(code=code) if code else Plan.objects.order_by("issued_on", "code")
+
+
+def periods_chosen(*, code: str | None) -> QuerySet[Period] | None:
+    """The period a request names by its code (2025Q4), or without one the ended periods, latest first: the
+    first row is the period the request means. None for a code that is not a quarter's."""
+    if not code:
+        return periods_ended()
+    parsed = period_code_parse(code=code)
+    if parsed is None:
+        return None
+    return Period.objects.filter(year=parsed[0], quarter=parsed[1]).order_by("pk")
 
 
 def period_code_parse(*, code: str) -> tuple[int, int] | None:
@@ -51,10 +73,8 @@ def period_code_parse(*, code: str) -> tuple[int, int] | None:
 
 
 def period_get_by_code(*, code: str) -> Period | None:
-    parsed = period_code_parse(code=code)
-    if parsed is None:
-        return None
-    return Period.objects.filter(year=parsed[0], quarter=parsed[1]).first()
+    periods = periods_chosen(code=code) if code.strip() else None
+    return periods.first() if periods is not None else None
 
 
 def submission_list(*, user: User | AnonymousUser) -> QuerySet[Submission]:
