@@ -3,8 +3,10 @@ targets and measures, completeness of reporting, and the user's in-app notificat
 
 from typing import Any
 
+from django.core.validators import slug_re
 from django.http import Http404, HttpResponse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, extend_schema_view
 from rest_framework import mixins, serializers, viewsets
@@ -36,12 +38,28 @@ PLAN = OpenApiParameter(
 PERIOD = OpenApiParameter("period", OpenApiTypes.STR, description="如 2025Q4，默认最近结束的季度 · e.g. 2025Q4")
 
 
+PLAN_CODE_MAX = Plan._meta.get_field("code").max_length or 64
+
+
 def _plan_missing(code: str | None) -> Exception:
     return Http404() if code else ValidationError({"plan": ["尚未加载任何方案。"]})
 
 
+def _plan_code(request: Request) -> str | None:
+    """The plan code a request names, or None. A plan's code is a slug of at most 64 characters: anything
+    else names no plan and is refused by name before it reaches the database (PostgreSQL refuses a NUL byte
+    in text with an error, which was a 500)."""
+    code = request.query_params.get("plan", "").strip()
+    if not code:
+        return None
+    if len(code) > PLAN_CODE_MAX or not slug_re.match(code):
+        message = _("方案代码应由字母、数字、连字符或下划线组成，不超过 %(n)s 个字符。") % {"n": PLAN_CODE_MAX}
+        raise ValidationError({"plan": [message]})
+    return code
+
+
 def _plan(request: Request) -> Plan:
-    code = request.query_params.get("plan")
+    code = _plan_code(request)
     plan = plans_chosen(code=code).first()
     if plan is None:
         raise _plan_missing(code)
@@ -66,7 +84,7 @@ def _period(request: Request) -> Period:
 def _frame(request: Request) -> tuple[int, int, str]:
     """What `_plan` and `_period` choose (their ids, with the same errors in the same order) and the
     figures' version, in one query: the key of a cached answer. The rows themselves are read on a miss."""
-    plan_code = request.query_params.get("plan")
+    plan_code = _plan_code(request)
     code = request.query_params.get("period")
     periods = periods_chosen(code=code)
     plan_id, period_id, version = read_ids_and_version(

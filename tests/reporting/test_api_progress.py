@@ -163,6 +163,13 @@ def test_plan_and_period_are_chosen_and_refused_as_before(rolled, plan, client_f
         assert api.get(path, {"period": " 2025q4 ", "plan": plan.code}).content == latest.content
         unknown_plan = api.get(path, {"plan": "no-such-plan", "period": "nonsense"})
         assert unknown_plan.status_code == 404  # the plan is looked at first
+        # A code no plan can have is refused by name before it reaches the database (a NUL byte was a 500).
+        for code in ("js\x002018", "x" * 65):
+            refused = api.get(path, {"plan": code})
+            assert refused.status_code == 400, refused.content
+            assert refused.json()["errors"] == {
+                "plan": ["方案代码应由字母、数字、连字符或下划线组成，不超过 64 个字符。"]
+            }
         for code in ("2025Q9", "nonsense", "2031Q1"):
             refused = api.get(path, {"period": code})
             assert refused.status_code == 400
