@@ -352,11 +352,8 @@ class DueItemSerializer(serializers.Serializer):
     body = BodySummarySerializer(allow_null=True)
     deadline = serializers.DateField(source="period.deadline")
     days_left = serializers.IntegerField(help_text=_("距截止日期的天数；负数表示已逾期"))
-    overdue = serializers.SerializerMethodField()
+    overdue = serializers.BooleanField(help_text=_("尚未提交且已过截止日期"))
     submission = DueSubmissionSerializer(allow_null=True, help_text=_("尚未创建时为空"))
-
-    def get_overdue(self, item: Any) -> bool:
-        return item.days_left < 0
 
 
 class HistoryChangeSerializer(serializers.Serializer):

@@ -46,9 +46,9 @@ from reporting.selectors import (
     measures_for_narrative,
     period_current,
     period_get_by_code,
-    reporters_for_user,
     values_previous,
 )
+from reporting.selectors.submissions import due_list
 from reporting.services.evidence import evidence_attach, evidence_path, evidence_remove
 from reporting.services.submissions import submission_create
 from reporting.services.workflow import (
@@ -100,91 +100,14 @@ def _back(request: HttpRequest, default: str) -> HttpResponseRedirect:
 # What is due
 
 
-@dataclass
-class DueRow:
-    plan: Plan
-    period: Period
-    reporter: Region | ResponsibleBody
-    submission: Submission | None
-    days_left: int
-    overdue: bool
-    can_start: bool
-
-    @property
-    def is_returned(self) -> bool:
-        return self.submission is not None and self.submission.status == S.RETURNED
-
-    @property
-    def is_city(self) -> bool:
-        return isinstance(self.reporter, Region)
-
-    @property
-    def is_pending(self) -> bool:
-        return self.submission is None or self.submission.status in (S.DRAFT, S.RETURNED)
-
-    @property
-    def days_overdue(self) -> int:
-        return -self.days_left
-
-
-def _due_rows(user: Any, today: datetime.date) -> tuple[list[DueRow], bool]:
-    """(plans × the last ended periods × the user's cities and bodies) with their submissions, plus
-    older drafts and returned ones still open; returned first, then the most pressing."""
-    cities, bodies = reporters_for_user(user=user)
-    reporters: list[Region | ResponsibleBody] = [*cities, *bodies]
-    if not reporters:
-        return [], False
-    recent = list(Period.objects.filter(end__lt=today).order_by("-year", "-quarter")[:RECENT_PERIODS])
-    plans = list(Plan.objects.order_by("issued_on", "code"))
-    submissions = (
-        Submission.objects.visible_to(user)
-        .filter(Q(region__in=cities) | Q(body__in=bodies))
-        .filter(Q(period__in=recent) | Q(status__in=[S.DRAFT, S.RETURNED]))
-        .with_related()
-    )
-    found = {(s.plan_id, s.period_id, s.region_id, s.body_id): s for s in submissions}
-
-    def row(plan: Plan, period: Period, reporter: Region | ResponsibleBody, submission: Submission | None) -> DueRow:
-        pending = submission is None or submission.status in (S.DRAFT, S.RETURNED)
-        return DueRow(
-            plan=plan,
-            period=period,
-            reporter=reporter,
-            submission=submission,
-            days_left=(period.deadline - today).days,
-            overdue=pending and today > period.deadline,
-            can_start=submission is None and period.status == Period.Status.OPEN and period.start <= today,
-        )
-
-    rows: list[DueRow] = []
-    for plan in plans:
-        for period in recent:
-            for reporter in reporters:
-                is_city = isinstance(reporter, Region)
-                key = (plan.pk, period.pk, reporter.pk if is_city else None, None if is_city else reporter.pk)
-                rows.append(row(plan, period, reporter, found.pop(key, None)))
-    # Older drafts and returned submissions: still the reporter's work to finish.
-    for submission in found.values():
-        rows.append(row(submission.plan, submission.period, submission.region or submission.body, submission))
-    rows.sort(
-        key=lambda r: (
-            not r.is_returned,
-            -r.period.year,
-            -r.period.quarter,
-            r.plan.code,
-            0 if isinstance(r.reporter, Region) else 1,
-            getattr(r.reporter, "sort_order", 0),
-            getattr(r.reporter, "code", ""),
-        )
-    )
-    return rows, len(plans) > 1
-
-
 @login_required
 @require_GET
 def due(request: AuthenticatedRequest) -> HttpResponse:
     today = timezone.localdate()
-    rows, many_plans = _due_rows(request.user, today)
+    # Everything due, whatever its age, and the latest quarters' sent and closed ones for context: the same
+    # selector as GET /api/v1/due/, so the page and a city's own system agree on what is due.
+    rows = due_list(user=request.user, today=today, include_done=True, done_recent=RECENT_PERIODS)
+    many_plans = len({row.plan.pk for row in rows}) > 1
     scope = user_scope(user=request.user)
     return render(
         request,

@@ -65,7 +65,7 @@ def submission_detail_list(*, user: User | AnonymousUser) -> QuerySet[Submission
 
 @dataclass(frozen=True)
 class DueItem:
-    """One (reporter, period) a user must report on, with the submission if one exists."""
+    """One (reporter, period) on a reporter's list, with the submission if one exists."""
 
     plan: Plan
     period: Period
@@ -74,49 +74,96 @@ class DueItem:
     submission: Submission | None
     days_left: int
 
+    @property
+    def reporter(self) -> Region | ResponsibleBody:
+        reporter = self.region or self.body
+        if reporter is None:  # the constructor below always sets one of the two
+            raise ValueError("a due item belongs to a city or a body")
+        return reporter
+
+    @property
+    def is_city(self) -> bool:
+        return self.region is not None
+
+    @property
+    def is_pending(self) -> bool:
+        """Still the reporter's to send: not started, a draft, or returned."""
+        return self.submission is None or self.submission.status in OUTSTANDING
+
+    @property
+    def is_returned(self) -> bool:
+        return self.submission is not None and self.submission.status == Submission.Status.RETURNED
+
+    @property
+    def is_due(self) -> bool:
+        """Pending in a period still open: something the reporter can and must do."""
+        return self.is_pending and self.period.status == Period.Status.OPEN
+
+    @property
+    def overdue(self) -> bool:
+        return self.is_pending and self.days_left < 0
+
+    @property
+    def days_overdue(self) -> int:
+        return -self.days_left
+
+    @property
+    def can_start(self) -> bool:
+        return self.submission is None and self.period.status == Period.Status.OPEN
+
 
 OUTSTANDING = (Submission.Status.DRAFT, Submission.Status.RETURNED)
 
 
-def due_list(*, user: User | AnonymousUser, today: date | None = None, include_done: bool = False) -> list[DueItem]:
-    """What the user reports and has not yet sent: every (reporter, ended open period) pair with no
-    submission, a draft, or a returned one; with `include_done`, the submitted and confirmed ones too.
+def due_list(
+    *,
+    user: User | AnonymousUser,
+    today: date | None = None,
+    include_done: bool = False,
+    done_recent: int | None = None,
+) -> list[DueItem]:
+    """What the user reports, one item per (plan, ended period from the plan's first year, city or body).
 
-    Only reporters have anything due: coordinators, reviewers and auditors get an empty list (they work
-    from the submissions list). Periods count from the plan's first year. Five queries whatever the size."""
+    Due (always listed): not started, a draft or returned, in a period still open — whatever its age. With
+    `include_done` the rest too: sent, approved, and anything in a closed period (a draft there can no longer
+    be sent; the coordinator reopens the period if it must be); `done_recent` keeps those to the latest N
+    ended periods. The web's due page and `GET /api/v1/due/` both read this, so they agree on what is due.
+
+    Returned first, then the newest period, plan, cities before bodies. Only reporters have anything due:
+    coordinators, reviewers and auditors get an empty list (they work from the submissions list). Five
+    queries whatever the size."""
     day = today or timezone.localdate()
     cities, bodies = reporters_for_user(user=user)
     if not cities and not bodies:
         return []
     plans = list(Plan.objects.order_by("issued_on", "code"))
-    periods = list(Period.objects.filter(end__lt=day, status=Period.Status.OPEN).order_by("-year", "-quarter"))
+    periods = list(Period.objects.filter(end__lt=day).order_by("-year", "-quarter"))
+    recent = {p.pk for p in periods[:done_recent]} if done_recent is not None else {p.pk for p in periods}
     existing = {
         (s.plan_id, s.period_id, s.region_id, s.body_id): s
         for s in Submission.objects.filter(period__in=periods, plan__in=plans).filter(
             Q(region__in=cities) | Q(body__in=bodies)
         )
     }
+    reporters: list[tuple[Region | None, ResponsibleBody | None]] = [(c, None) for c in cities]
+    reporters += [(None, b) for b in bodies]
     items: list[DueItem] = []
     for period in periods:
         for plan in plans:
             if period.year < plan.start_year:
                 continue
-            reporters: list[tuple[Region | None, ResponsibleBody | None]] = [(c, None) for c in cities]
-            reporters += [(None, b) for b in bodies]
             for region, body in reporters:
-                submission = existing.get(
-                    (plan.pk, period.pk, region.pk if region else None, body.pk if body else None)
+                key = (plan.pk, period.pk, region.pk if region else None, body.pk if body else None)
+                item = DueItem(
+                    plan=plan,
+                    period=period,
+                    region=region,
+                    body=body,
+                    submission=existing.get(key),
+                    days_left=(period.deadline - day).days,
                 )
-                if not include_done and submission is not None and submission.status not in OUTSTANDING:
-                    continue
-                items.append(
-                    DueItem(
-                        plan=plan,
-                        period=period,
-                        region=region,
-                        body=body,
-                        submission=submission,
-                        days_left=(period.deadline - day).days,
-                    )
-                )
+                if item.is_due or (include_done and period.pk in recent):
+                    items.append(item)
+    # Stable sort: the loops above already give newest period, plan order, cities (in order) before bodies.
+    items.sort(key=lambda item: not item.is_returned)
     return items

@@ -3,6 +3,7 @@
 from datetime import date
 
 import pytest
+from django.urls import reverse
 
 from reporting.models import Period, Submission
 from reporting.services.periods import period_ensure
@@ -108,6 +109,34 @@ def test_a_body_reporter_sees_its_body_and_others_see_nothing_due(
 def test_a_closed_period_is_not_due(quarters, nanjing_reporter, coordinator, client_for):
     client_for(coordinator).post(f"{API}/periods/2025Q3/close/")
     assert [row[0] for row in _due(client_for(nanjing_reporter))] == ["2025Q4"]
+
+
+def test_the_due_page_and_the_due_api_agree_on_what_is_due(
+    quarters, nanjing, nanjing_reporter, coordinator, client_for, client, plan
+):
+    """One definition for both: an open quarter never started is due however old it is; a quarter the
+    coordinator has closed is not, even with a draft in it; sent ones are never overdue."""
+    older = [period_ensure(year=2024, quarter=q) for q in (1, 2, 3, 4)] + [
+        period_ensure(year=2025, quarter=q) for q in (1, 2)
+    ]
+    closed_draft, _ = submission_create(user=nanjing_reporter, plan=plan, period=older[1], region=nanjing)
+    client_for(coordinator).post(f"{API}/periods/{older[1].code}/close/")
+    sent, _ = submission_create(user=nanjing_reporter, plan=plan, period=quarters[0], region=nanjing)
+    Submission.objects.filter(pk=sent.pk).update(status=Submission.Status.SUBMITTED)
+
+    due_codes = ["2025Q4", "2025Q2", "2025Q1", "2024Q4", "2024Q3", "2024Q1"]
+    assert [row[0] for row in _due(client_for(nanjing_reporter))] == due_codes
+    client.force_login(nanjing_reporter)
+    rows = client.get(reverse("reporting:due")).context["rows"]
+    assert [row.period.code for row in rows if row.is_due] == due_codes
+    # The page also shows the latest four quarters' other rows for context: the sent 2025Q3.
+    assert [(row.period.code, row.submission.status) for row in rows if not row.is_due] == [("2025Q3", "submitted")]
+    # 2024Q2 (closed, with its draft) is listed by neither; with ?all=true the API lists it, as not overdue-able work.
+    listed = {row[0]: row for row in _due(client_for(nanjing_reporter), all="true")}
+    assert listed["2024Q2"][4] == "draft"
+    # 2025Q3's deadline has passed but it was sent: not overdue, on the page or in the API.
+    assert listed["2025Q3"][2:] == (-87, False, "submitted")
+    assert listed["2025Q2"][3] is True
 
 
 def test_a_bad_due_flag_is_refused(quarters, nanjing_reporter, client_for):
