@@ -26,7 +26,16 @@ CHROMIUM_ARGS = [
     "--no-default-browser-check",
     "--metrics-recording-only",
 ]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+
+
+@pytest.fixture
+def screenshots(tmp_path) -> Path:
+    """Where the browser tests put their screenshots: a temporary folder, so a test run changes no tracked
+    file; with SCREENSHOTS_UPDATE=1 the ones kept in docs/screenshots/ (then review and commit them)."""
+    folder = DOCS_SCREENSHOTS if os.environ.get("SCREENSHOTS_UPDATE") == "1" else tmp_path / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
 
 
 def pytest_collection_modifyitems(config, items):

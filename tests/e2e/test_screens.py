@@ -1,5 +1,6 @@
 """The dashboards over the demo data (13 cities since 2019, the last quarter in flight) in Chromium:
-at 1280 px and at phone width, and in print. Takes the screenshots kept in docs/screenshots/."""
+at 1280 px and at phone width, and in print. Takes the screenshots kept in docs/screenshots/
+(`SCREENSHOTS_UPDATE=1` writes them there; otherwise into the test's temporary folder)."""
 
 from io import StringIO
 
@@ -9,7 +10,6 @@ from playwright.sync_api import expect
 
 from measures.models import Region
 from tests.conftest import _person
-from tests.e2e.conftest import SCREENSHOTS
 
 pytestmark = pytest.mark.browser
 
@@ -45,10 +45,9 @@ def _fits_the_screen(page) -> bool:
 
 
 def test_dashboards_at_desktop_and_phone_width_and_in_print(
-    page, live_server, watch, log_in, demo, coordinator, changzhou_reporter
+    page, live_server, watch, log_in, demo, coordinator, changzhou_reporter, screenshots
 ):
     base = live_server.url
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
 
     log_in(coordinator)
     for name, path in PAGES.items():
@@ -59,12 +58,12 @@ def test_dashboards_at_desktop_and_phone_width_and_in_print(
         if name in ("overview", "indicator"):
             if name == "indicator":
                 expect(page.locator(".chart[data-drawn=true] canvas")).to_have_count(2)
-            page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+            page.screenshot(path=screenshots / f"{name}.png", full_page=True)
         page.set_viewport_size(PHONE)
         page.reload()
         assert _fits_the_screen(page), f"{name} at phone width"
         if name == "overview":
-            page.screenshot(path=SCREENSHOTS / "overview-phone.png")
+            page.screenshot(path=screenshots / "overview-phone.png")
 
     # Print: the numbers without the controls; charts stay.
     page.set_viewport_size({"width": 1280, "height": 900})
@@ -83,7 +82,7 @@ def test_dashboards_at_desktop_and_phone_width_and_in_print(
     expect(page.locator(".returned-card")).to_contain_text("部分数据口径需核实")
     expect(page.locator("table.city-figures")).to_contain_text("常州市")
     assert _fits_the_screen(page)
-    page.screenshot(path=SCREENSHOTS / "city-home.png", full_page=True)
+    page.screenshot(path=screenshots / "city-home.png", full_page=True)
     page.set_viewport_size(PHONE)
     page.reload()
     assert _fits_the_screen(page), "city home at phone width"
