@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from reporting.exports.to_xlsx import xlsx_write
 from reporting.models import ExportJob, ReportSnapshot
-from reporting.services.exports import content_sha256, export_job_create, export_job_run
+from reporting.services.exports import canonical_json, content_sha256, export_job_create, export_job_run
 from reporting.services.rollups import rollup_period
 from tests.reporting.test_exports_support import all_cells, build_world
 
@@ -122,3 +124,24 @@ def test_the_snapshot_and_its_workbook_hold_the_pinned_cells(world, request, tmp
     name = f"{who}-{asked}" + ("-scoped" if scope else "")
     _check(f"{name}-content", _timeless(stored.content))
     _check(f"{name}-cells", _cells(path))
+
+
+def test_the_snapshot_content_goes_to_the_database_once_as_its_canonical_text(world, auditor):
+    """Serialised once, as the UTF-8 text its SHA-256 is of (JSONField alone would send \\u escapes), and
+    compressed with lz4 where the server offers it."""
+    with CaptureQueriesContext(connection) as queries:
+        snapshot = _exported(auditor, "2025")
+    inserts = [
+        q["sql"] for q in queries.captured_queries if q["sql"].startswith('INSERT INTO "reporting_reportsnapshot"')
+    ]
+    assert len(inserts) == 1
+    # The statement as psycopg2 sent it: the text as one SQL literal (quotes doubled), cast to jsonb.
+    assert "'" + canonical_json(snapshot.content).replace("'", "''") + "'" in inserts[0]
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'")
+        lz4 = cursor.fetchone()[0]
+        cursor.execute(
+            "SELECT pg_column_compression(content) FROM reporting_reportsnapshot WHERE id = %s", [snapshot.pk]
+        )
+        compression = cursor.fetchone()[0]
+    assert compression == ("lz4" if lz4 else "pglz")
