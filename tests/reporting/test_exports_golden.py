@@ -145,3 +145,22 @@ def test_the_snapshot_content_goes_to_the_database_once_as_its_canonical_text(wo
         )
         compression = cursor.fetchone()[0]
     assert compression == ("lz4" if lz4 else "pglz")
+
+
+def test_a_report_is_large_past_the_inline_limit_counted_no_further(world, auditor, settings):
+    """Whether an export is built in the request or queued depends on the official figures of its quarter
+    being more than EXPORT_INLINE_MAX_ROWS; the count stops one past the limit."""
+    from reporting.models import Figure
+
+    official = Figure.objects.filter(plan=world.plan, period=world.period, basis=Figure.Basis.OFFICIAL).count()
+    assert official > 2
+    settings.EXPORT_INLINE_MAX_ROWS = official
+    inline = export_job_create(user=auditor, format="xlsx", period="2025Q4")
+    assert inline.mode == ExportJob.Mode.INLINE
+    settings.EXPORT_INLINE_MAX_ROWS = official - 1
+    with CaptureQueriesContext(connection) as queries:
+        queued = export_job_create(user=auditor, format="xlsx", period="2025Q4")
+    assert queued.mode == ExportJob.Mode.QUEUED
+    counts = [q["sql"] for q in queries.captured_queries if "COUNT(*)" in q["sql"] and "reporting_figure" in q["sql"]]
+    assert len(counts) == 1
+    assert f"LIMIT {official}" in counts[0]
