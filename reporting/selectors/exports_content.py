@@ -12,7 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone, translation
@@ -351,7 +351,23 @@ def _targets(ctx: _Context, progress: list[TargetProgress]) -> list[dict[str, An
     return rows
 
 
-def _coverage_text(figure: Figure, names: dict[str, str], *, named: bool) -> str:
+class _FigureRow(NamedTuple):
+    """The columns of an official figure that a report states, read as a plain row."""
+
+    indicator_id: int
+    region_id: int
+    value: Decimal | None
+    numerator: Decimal | None
+    denominator: Decimal | None
+    done_count: int
+    reported_count: int
+    expected_count: int
+    coverage: dict[str, Any] | None
+    rule_version: str
+    computed_at: datetime
+
+
+def _coverage_text(figure: _FigureRow, names: dict[str, str], *, named: bool) -> str:
     """How complete a figure is. Only a reader who sees every city learns which others are pending or
     missing; a city's own report gives the counts."""
     coverage = figure.coverage or {}
@@ -375,33 +391,34 @@ def _coverage_text(figure: Figure, names: dict[str, str], *, named: bool) -> str
     return "；".join(parts)
 
 
-def _figures(ctx: _Context) -> tuple[list[dict[str, Any]], dict[tuple[int, int], Figure], list[Figure]]:
+def _figures(ctx: _Context) -> tuple[list[dict[str, Any]], dict[tuple[int, int], _FigureRow], list[_FigureRow]]:
     """The province's and each city's official figures with numerators and denominators."""
     span = Figure.Span.YTD if ctx.scope.span == ReportSnapshot.Span.YEAR else Figure.Span.QUARTER
     region_ids = {c.pk for c in ctx.cities} | ({ctx.province.pk} if ctx.province is not None else set())
-    figures = list(
-        Figure.objects.filter(
+    figures = [
+        _FigureRow._make(row)
+        for row in Figure.objects.filter(
             plan=ctx.scope.plan,
             period=ctx.scope.period,
             basis=Figure.Basis.OFFICIAL,
             span=span,
             indicator_id__in=ctx.indicators,
             region_id__in=region_ids,
-        )
-    )
+        ).values_list(*_FigureRow._fields)
+    ]
     regions = {c.pk: c for c in ctx.cities}  # the figures' regions, already read
     if ctx.province is not None:
         regions[ctx.province.pk] = ctx.province
     order = {c.pk: i for i, c in enumerate(ctx.cities, start=1)}
 
-    def position(figure: Figure) -> tuple:
+    def position(figure: _FigureRow) -> tuple:
         indicator = ctx.indicators[figure.indicator_id]
         return (indicator.measure.number, indicator.sort_order, indicator.code, order.get(figure.region_id, 0))
 
     figures.sort(key=position)
     named = ctx.audience.kind == "all"
     rows = []
-    by_slot: dict[tuple[int, int], Figure] = {}
+    by_slot: dict[tuple[int, int], _FigureRow] = {}
     kinds = _labels(Indicator.Kind.choices)
     for figure in figures:
         indicator = ctx.indicators[figure.indicator_id]
@@ -548,7 +565,7 @@ def _lagging_targets(ctx: _Context, progress: list[TargetProgress]) -> list[dict
 
 
 def _cities_below(
-    ctx: _Context, progress: list[TargetProgress], by_slot: dict[tuple[int, int], Figure]
+    ctx: _Context, progress: list[TargetProgress], by_slot: dict[tuple[int, int], _FigureRow]
 ) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
     """Cities below the province on a rate target. Only rates compare across regions: a city's count
     is always below the province's sum."""

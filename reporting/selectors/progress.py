@@ -5,6 +5,7 @@ function issues a fixed number of queries whatever the number of values behind t
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 
 from django.conf import settings
 from django.db.models import OuterRef, Q, QuerySet, Subquery
@@ -48,8 +49,12 @@ def target_progress(
     )
     if isinstance(province, str):
         province = plan_province(plan)
-    series: dict[int, list[tuple[date, Figure]]] = defaultdict(list)
+    # The year-to-date series up to `period` as plain rows (a model instance per past quarter cost more than
+    # judging every target); only the current quarter's figures become Figure instances, as before.
+    series: dict[int, list[tuple[date, Decimal | None]]] = defaultdict(list)
+    current_figures: dict[int, Figure] = {}
     if province is not None:
+        fields = [f.attname for f in Figure._meta.concrete_fields]
         rows = (
             Figure.objects.filter(
                 plan=plan,
@@ -59,15 +64,22 @@ def target_progress(
                 indicator_id__in={t.indicator_id for t in targets},
                 period__end__lte=period.end,
             )
-            .select_related("period")
             .order_by("period__year", "period__quarter")
+            .values_list("period__end", *fields)
         )
-        for figure in rows:
-            series[figure.indicator_id].append((figure.period.end, figure))
+        value_at = fields.index("value")
+        indicator_at = fields.index("indicator_id")
+        for end, *values in rows:
+            series[values[indicator_at]].append((end, values[value_at]))
+            if end == period.end:
+                figure = Figure.from_db(rows.db, fields, values)
+                if figure.period_id == period.pk:
+                    figure.period = period  # as select_related("period") would have attached it
+                current_figures[figure.indicator_id] = figure
     out = []
     for target in targets:
         points = series.get(target.indicator_id, [])
-        current = points[-1][1] if points and points[-1][0] == period.end else None
+        current = current_figures.get(target.indicator_id) if points and points[-1][0] == period.end else None
         indicator = target.indicator
         if indicator.kind == Indicator.Kind.MILESTONE:
             done = None if current is None or current.value is None else current.done_count > 0
@@ -77,7 +89,7 @@ def target_progress(
             if deadline is None and not target.per_year:
                 deadline, assumed = _plan_end(plan), True
             start_date = date(target.baseline_year, 12, 31) if target.baseline_year else None
-            recent = [(d, f.value) for d, f in points if f.value is not None]
+            recent = [(d, value) for d, value in points if value is not None]
             if target.per_year:
                 recent = [(d, v) for d, v in recent if d.year == period.year]
             judgement = judge(
