@@ -13,7 +13,6 @@ from rest_framework import serializers
 # gets a deep copy of the unbound fields, as DRF copies a serializer's declared fields.
 # No docstring on purpose: drf-spectacular would show it as the description of every subclass without one.
 class FieldsOnceModelSerializer(serializers.ModelSerializer):
-
     def get_fields(self) -> dict[str, Any]:
         cls = type(self)
         built = cls.__dict__.get("_fields_built")

@@ -26,7 +26,9 @@ def test_the_fields_are_built_from_the_model_once_and_copied_for_each_answer(dra
     assert built == []  # nothing rebuilt from the model, nested region summary included
     assert one.fields["status"] is not two.fields["status"]
     assert one.fields["region"] is not two.fields["region"]
-    assert one.fields["status"].parent is one and two.fields["status"].parent is two
+    assert one.fields["status"].parent is one
+    assert two.fields["status"].parent is two
     # Each class keeps its own fields: the answer's summary is not on the plain submission.
-    assert "summary" in one.fields and "summary" not in SubmissionSerializer(draft, context=context).fields
+    assert "summary" in one.fields
+    assert "summary" not in SubmissionSerializer(draft, context=context).fields
     assert list(RegionSummarySerializer(draft.region).data) == ["code", "name", "name_en"]
