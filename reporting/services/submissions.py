@@ -173,7 +173,8 @@ def _rows_upsert(
 
 # Values the driver takes as they are, by field class: what `get_db_prep_save` would return unchanged for
 # them (a DecimalField's to_python keeps a Decimal of at most 20 digits as it is, and `decimal_parse` lets
-# through at most 15 integer and 4 decimal digits). Anything else goes through `get_db_prep_save`.
+# through at most 15 integer and 4 decimal digits; PostgreSQL takes an aware datetime as it is, only a naive
+# one is made aware). Anything else goes through `get_db_prep_save`.
 _PASS_THROUGH: dict[type, tuple[type, ...]] = {
     models.DecimalField: (Decimal,),
     models.ForeignKey: (int,),
@@ -186,9 +187,12 @@ _PASS_THROUGH: dict[type, tuple[type, ...]] = {
 
 def _db_prep(field: Any, connection: Any) -> Any:
     accepted = _PASS_THROUGH.get(type(field), ())
+    aware_as_is = isinstance(field, models.DateTimeField) and connection.vendor == "postgresql"
 
     def prep(value: Any) -> Any:
         if value is None or type(value) in accepted:
+            return value
+        if aware_as_is and type(value) is datetime.datetime and value.tzinfo is not None:
             return value
         return field.get_db_prep_save(value, connection)
 
