@@ -7,6 +7,7 @@ import datetime
 import functools
 from dataclasses import dataclass
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any, cast
 
 from django.conf import settings
@@ -40,11 +41,12 @@ class WriteSummary:
 @dataclass
 class ValuesWritten:
     """What a values write leaves behind, for a submit in the same transaction to check without reading it
-    back: the reporter's expected indicators (in their order) and the submission's values after the write."""
+    back: the reporter's expected indicators (in their order) and the submission's values after the write
+    (DataValue rows; a row this write made may be its columns only, the fields a DataValue has by attname)."""
 
     summary: WriteSummary
     indicators: list[Indicator]
-    values: dict[int, DataValue]
+    values: dict[int, DataValue | SimpleNamespace]
 
 
 def _today() -> datetime.date:
@@ -135,13 +137,18 @@ def _rows_upsert(
     fields = list(cleaned[0][1]) if cleaned else []
     created: list[Any] = []
     changed: list[Any] = []
+    targets: dict[int, Any] = {}
+    key_id = f"{key}_id"
     for target, clean in cleaned:
         current = existing.get(target.pk)
         if current is not None and all(getattr(current, k) == v for k, v in clean.items()):
             summary.unchanged += 1
             continue
-        row = model(submission=submission, updated_by=user, **{key: target}, **clean)
+        # Each row as its columns (attnames): the one-statement write reads nothing else, and a model instance
+        # costs more to build than that statement takes to send it. The ORM path below makes instances.
+        row = SimpleNamespace(submission_id=submission.pk, updated_by_id=user.pk, **{key_id: target.pk}, **clean)
         (created if current is None else changed).append(row)
+        targets[target.pk] = target
         after[target.pk] = row
     if not created and not changed:
         return summary, after
@@ -150,16 +157,24 @@ def _rows_upsert(
         model=model, key=key, created=created, changed=changed, fields=fields, submission=submission
     ):
         return summary, after
+
+    def instance(row: SimpleNamespace) -> Any:
+        target = targets[getattr(row, key_id)]
+        made = model(submission=submission, updated_by=user, **{key: target}, **{f: getattr(row, f) for f in fields})
+        after[target.pk] = made
+        return made
+
+    created, changed = [instance(r) for r in created], [instance(r) for r in changed]
     written = model.objects.bulk_create(
         [*created, *changed],
         update_conflicts=True,
         unique_fields=["submission", key],
         update_fields=[*fields, "updated_by", "updated_at"],
     )
-    if any(row.pk is None for row in written):  # a back end that returns no ids from an upsert
+    if any(saved.pk is None for saved in written):  # a back end that returns no ids from an upsert
         ids = dict(model.objects.filter(submission=submission).values_list(f"{key}_id", "pk"))
-        for row in written:
-            row.pk = ids[getattr(row, f"{key}_id")]
+        for saved in written:
+            saved.pk = ids[getattr(saved, f"{key}_id")]
     when = timezone.now()
     for rows, update in ((created, False), (changed, True)):
         if rows:
@@ -388,6 +403,8 @@ def _upsert_with_history_sql(
     history, _columns = layout
     columns = [f for f in model._meta.concrete_fields if not f.primary_key]
     rows = [*created, *changed]
+    if any(not hasattr(rows[0], f.attname) for f in columns if f.attname != "updated_at"):
+        return False  # a column the rows do not carry: the ORM path writes its default
     when = timezone.now()
     user = history.get_default_history_user(rows[0])
     ops = connection.ops

@@ -85,6 +85,7 @@ def submission_completeness_errors(
     `written`: the values write this transaction just made under the same row lock; its indicators and
     the submission's values after it are what the database holds now, so they are not read again."""
     errors: dict[str, list[str]] = {}
+    values: dict[int, Any]
     if written is None:
         values = {v.indicator_id: v for v in DataValue.objects.filter(submission=submission)}
         indicators: Any = indicators_expected(plan=submission.plan, region=submission.region, body=submission.body)
