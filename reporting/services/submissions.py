@@ -13,7 +13,7 @@ from typing import Any, cast
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, models, transaction
+from django.db import DatabaseError, IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
@@ -371,7 +371,11 @@ def submission_save(*, submission: Submission, transition: Transition | None = N
     """Save a submission's changed state with its historical row and, for a state change, its Transition:
     on PostgreSQL one statement, the rows being those save() with simple-history and Transition.save()
     write; elsewhere exactly those calls."""
-    if _submission_write_sql(submission=submission, insert=False, transition=transition) is None:
+    written = _submission_write_sql(submission=submission, insert=False, transition=transition)
+    if written is False:
+        # The caller holds the row's lock, so it cannot have gone; save(force_update=True) would say the same.
+        raise DatabaseError("Forced update did not affect any rows.")
+    if written is None:
         submission.save()
         if transition is not None:
             transition.save()

@@ -298,3 +298,19 @@ def test_last_quarters_numbers_come_from_the_reporters_latest_earlier_report(
     assert chosen[(2025, 1, nanjing.pk)] == values_of[(2024, 4, nanjing.pk)]
     assert chosen[(2024, 4, nanjing.pk)] == {} == chosen[(2025, 3, suzhou.pk)]
     assert chosen[(2025, 4, edu_body.pk)] == values_of[(2025, 2, edu_body.pk)] != {}
+
+
+def test_saving_a_submission_whose_row_is_gone_fails_loudly(draft):
+    """The one-statement save updates the row it was given; one that is gone is an error, as
+    save(force_update=True) would raise, not a silent no-op (the services hold the row's lock, so it cannot
+    happen there)."""
+    from django.db import DatabaseError
+
+    from reporting.services.submissions import submission_save
+
+    Submission.objects.filter(pk=draft.pk).delete()
+    draft.version += 1
+    with pytest.raises(DatabaseError):
+        submission_save(submission=draft)
+    assert not Submission.objects.filter(pk=draft.pk).exists()
+    assert not Submission.history.filter(id=draft.pk, version=draft.version).exists()
