@@ -8,6 +8,7 @@ prefetched rows and never query on their own.
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
+from common.serializers import FieldsOnceModelSerializer
 from measures.models import Measure, Plan, PlanSection, Programme, Region, Responsibility, ResponsibleBody, Task
 
 
@@ -84,7 +85,7 @@ class ResponsibleBodySerializer(serializers.ModelSerializer):
         fields = ["code", "name", "name_en", "short_name", "kind", "kind_label", "is_active"]
 
 
-class BodySummarySerializer(serializers.ModelSerializer):
+class BodySummarySerializer(FieldsOnceModelSerializer):
     """A body where it is named inside something else: enough to show and to filter by."""
 
     class Meta:
@@ -164,7 +165,7 @@ class RegionSerializer(serializers.ModelSerializer):
         fields = ["code", "name", "name_en", "level", "level_label", "parent", "division_year", "sort_order"]
 
 
-class RegionSummarySerializer(serializers.ModelSerializer):
+class RegionSummarySerializer(FieldsOnceModelSerializer):
     class Meta:
         model = Region
         fields = ["code", "name", "name_en"]

@@ -51,7 +51,11 @@ def _canonical(value: Any) -> Any:
 
 def request_fingerprint(request: Request) -> str:
     """SHA-256 of method, path and body (as parsed, so the same content always gives the same hash)."""
-    body = json.dumps(_canonical(request.data), sort_keys=True, cls=JSONEncoder, ensure_ascii=False)
+    data = request.data
+    # A JSON body parses to a plain dict of JSON values: keys are strings, so sort_keys alone gives what
+    # `_canonical` would (a form's QueryDict, a dict subclass, and uploaded files still go through it).
+    canonical = data if type(data) is dict else _canonical(data)
+    body = json.dumps(canonical, sort_keys=True, cls=JSONEncoder, ensure_ascii=False)
     text = f"{request.method}\n{request.path}\n{body}"
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -106,6 +110,24 @@ def _claim(*, user: Any, key: str, method: str, path: str, digest: str) -> Idemp
     return record
 
 
+def _complete(*, record: IdempotencyRecord, status_code: int, data: Any) -> None:
+    """Store the answer on the claimed record. On PostgreSQL one UPDATE with the answer's JSON text, which
+    jsonb reads back as the same value the model's save() would have stored (a JSONField stores the same
+    text, after a round trip through Python that changes nothing)."""
+    body = json.dumps(data, cls=JSONEncoder)
+    connection = transaction.get_connection()
+    if connection.vendor != "postgresql":
+        record.status_code, record.response_body = status_code, json.loads(body)
+        record.save(update_fields=["status_code", "response_body"])
+        return
+    table = IdempotencyRecord._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET status_code = %s, response_body = %s::jsonb WHERE id = %s",  # noqa: S608 - the model's own table name
+            [status_code, body, record.pk],
+        )
+
+
 def idempotent(method: Callable[..., Response]) -> Callable[..., Response]:
     """Decorate a view(set) method that writes. Without the header the method runs as usual."""
 
@@ -133,9 +155,7 @@ def idempotent(method: Callable[..., Response]) -> Callable[..., Response]:
                 return _replay(existing)
             response = method(self, request, *args, **kwargs)
             if status.is_success(response.status_code):
-                record.status_code = response.status_code
-                record.response_body = json.loads(json.dumps(response.data, cls=JSONEncoder))
-                record.save(update_fields=["status_code", "response_body"])
+                _complete(record=record, status_code=response.status_code, data=response.data)
             else:
                 record.delete()
         return response

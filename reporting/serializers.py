@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from common.serializers import FieldsOnceModelSerializer
 from indicators.models import Indicator
 from measures.models import Measure, Plan, Region, ResponsibleBody
 from measures.serializers import BodySummarySerializer, RegionSummarySerializer
@@ -250,7 +251,7 @@ class EvidenceSerializer(serializers.ModelSerializer):
         ]
 
 
-class SubmissionSerializer(serializers.ModelSerializer):
+class SubmissionSerializer(FieldsOnceModelSerializer):
     """A submission as listed: who reports, for which period, its state and what the reader may do now."""
 
     id = serializers.UUIDField(source="public_id", read_only=True)

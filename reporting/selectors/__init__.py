@@ -5,6 +5,7 @@ from decimal import Decimal
 from types import SimpleNamespace
 
 from django.contrib.auth.models import AnonymousUser, User
+from django.db import connection
 from django.db.models import Q, QuerySet, Subquery
 from django.utils import timezone
 
@@ -109,7 +110,11 @@ def values_previous(*, submission: Submission) -> dict[int, DataValue]:
 
 def values_previous_numbers(*, submission: Submission) -> dict[int, SimpleNamespace]:
     """`values_previous` reduced to what `value_as_number` reads (value, numerator, denominator), without
-    building a model instance per value: for the submit's jump check."""
+    building a model instance per value: for the submit's jump check. On PostgreSQL the same choice of
+    the previous submission as `submission_previous_queryset`, written as SQL: the ORM spent longer
+    compiling that query than PostgreSQL spends running it, once for every submitted report."""
+    if connection.vendor == "postgresql":
+        return _values_previous_numbers_sql(submission=submission)
     latest = submission_previous_queryset(submission=submission).values("pk")[:1]
     rows = DataValue.objects.filter(submission=Subquery(latest)).values_list(
         "indicator_id", "value", "numerator", "denominator"
@@ -117,6 +122,28 @@ def values_previous_numbers(*, submission: Submission) -> dict[int, SimpleNamesp
     return {
         indicator_id: SimpleNamespace(value=value, numerator=numerator, denominator=denominator)
         for indicator_id, value, numerator, denominator in rows.order_by()
+    }
+
+
+def _values_previous_numbers_sql(*, submission: Submission) -> dict[int, SimpleNamespace]:
+    quote = connection.ops.quote_name
+    region = "s.region_id = %s" if submission.region_id else "s.region_id IS NULL"
+    body = "s.body_id = %s" if submission.body_id else "s.body_id IS NULL"
+    params = [submission.plan_id, *[r for r in (submission.region_id, submission.body_id) if r]]
+    year, quarter = submission.period.year, submission.period.quarter
+    values, submissions, periods = (quote(m._meta.db_table) for m in (DataValue, Submission, Period))
+    sql = (
+        f"SELECT v.indicator_id, v.value, v.numerator, v.denominator FROM {values} v "  # noqa: S608 - the models' tables
+        f"WHERE v.submission_id = (SELECT s.id FROM {submissions} s JOIN {periods} p ON p.id = s.period_id "
+        f"WHERE s.plan_id = %s AND {region} AND {body} AND (p.year < %s OR (p.year = %s AND p.quarter < %s)) "
+        "ORDER BY p.year DESC, p.quarter DESC LIMIT 1)"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, year, year, quarter])
+        rows = cursor.fetchall()
+    return {
+        indicator_id: SimpleNamespace(value=value, numerator=numerator, denominator=denominator)
+        for indicator_id, value, numerator, denominator in rows
     }
 
 

@@ -4,17 +4,20 @@ Each public function is one transaction that locks the submission row first, so 
 at once are serialised and the second, holding a stale version, is refused instead of overwriting."""
 
 import datetime
+import functools
 from dataclasses import dataclass
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, models, transaction
+from django.db import DatabaseError, IntegrityError, models, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
+from simple_history.utils import get_change_reason_from_object
 
 from common.errors import ApplicationError
 from common.numbers import decimal_parse
@@ -38,11 +41,12 @@ class WriteSummary:
 @dataclass
 class ValuesWritten:
     """What a values write leaves behind, for a submit in the same transaction to check without reading it
-    back: the reporter's expected indicators (in their order) and the submission's values after the write."""
+    back: the reporter's expected indicators (in their order) and the submission's values after the write
+    (DataValue rows; a row this write made may be its columns only, the fields a DataValue has by attname)."""
 
     summary: WriteSummary
     indicators: list[Indicator]
-    values: dict[int, DataValue]
+    values: dict[int, DataValue | SimpleNamespace]
 
 
 def _today() -> datetime.date:
@@ -96,12 +100,16 @@ def ensure_editable(*, submission: Submission, user: User) -> None:
     ensure_period_open(submission.period)
 
 
-def _bump(submission: Submission, user: User) -> None:
+def _bump_in_memory(submission: Submission) -> None:
     """Every content write moves a returned submission back to draft and bumps the version."""
     if submission.status == Submission.Status.RETURNED:
         submission.status = Submission.Status.DRAFT
     submission.version += 1
-    submission.save()
+
+
+def _bump(submission: Submission, user: User) -> None:
+    _bump_in_memory(submission)
+    submission_save(submission=submission)
 
 
 def _rows_upsert(
@@ -129,30 +137,44 @@ def _rows_upsert(
     fields = list(cleaned[0][1]) if cleaned else []
     created: list[Any] = []
     changed: list[Any] = []
+    targets: dict[int, Any] = {}
+    key_id = f"{key}_id"
     for target, clean in cleaned:
         current = existing.get(target.pk)
         if current is not None and all(getattr(current, k) == v for k, v in clean.items()):
             summary.unchanged += 1
             continue
-        row = model(submission=submission, updated_by=user, **{key: target}, **clean)
+        # Each row as its columns (attnames): the one-statement write reads nothing else, and a model instance
+        # costs more to build than that statement takes to send it. The ORM path below makes instances.
+        row = SimpleNamespace(submission_id=submission.pk, updated_by_id=user.pk, **{key_id: target.pk}, **clean)
         (created if current is None else changed).append(row)
+        targets[target.pk] = target
         after[target.pk] = row
     if not created and not changed:
         return summary, after
     summary.created, summary.updated = len(created), len(changed)
-    if _upsert_with_history_sql(model=model, key=key, created=created, changed=changed, fields=fields):
-        _bump(submission, user)
+    if _upsert_with_history_sql(
+        model=model, key=key, created=created, changed=changed, fields=fields, submission=submission
+    ):
         return summary, after
+
+    def instance(row: SimpleNamespace) -> Any:
+        target = targets[getattr(row, key_id)]
+        made = model(submission=submission, updated_by=user, **{key: target}, **{f: getattr(row, f) for f in fields})
+        after[target.pk] = made
+        return made
+
+    created, changed = [instance(r) for r in created], [instance(r) for r in changed]
     written = model.objects.bulk_create(
         [*created, *changed],
         update_conflicts=True,
         unique_fields=["submission", key],
         update_fields=[*fields, "updated_by", "updated_at"],
     )
-    if any(row.pk is None for row in written):  # a back end that returns no ids from an upsert
+    if any(saved.pk is None for saved in written):  # a back end that returns no ids from an upsert
         ids = dict(model.objects.filter(submission=submission).values_list(f"{key}_id", "pk"))
-        for row in written:
-            row.pk = ids[getattr(row, f"{key}_id")]
+        for saved in written:
+            saved.pk = ids[getattr(saved, f"{key}_id")]
     when = timezone.now()
     for rows, update in ((created, False), (changed, True)):
         if rows:
@@ -166,7 +188,8 @@ def _rows_upsert(
 
 # Values the driver takes as they are, by field class: what `get_db_prep_save` would return unchanged for
 # them (a DecimalField's to_python keeps a Decimal of at most 20 digits as it is, and `decimal_parse` lets
-# through at most 15 integer and 4 decimal digits). Anything else goes through `get_db_prep_save`.
+# through at most 15 integer and 4 decimal digits; PostgreSQL takes an aware datetime as it is, only a naive
+# one is made aware). Anything else goes through `get_db_prep_save`.
 _PASS_THROUGH: dict[type, tuple[type, ...]] = {
     models.DecimalField: (Decimal,),
     models.ForeignKey: (int,),
@@ -179,9 +202,12 @@ _PASS_THROUGH: dict[type, tuple[type, ...]] = {
 
 def _db_prep(field: Any, connection: Any) -> Any:
     accepted = _PASS_THROUGH.get(type(field), ())
+    aware_as_is = isinstance(field, models.DateTimeField) and connection.vendor == "postgresql"
 
     def prep(value: Any) -> Any:
         if value is None or type(value) in accepted:
+            return value
+        if aware_as_is and type(value) is datetime.datetime and value.tzinfo is not None:
             return value
         return field.get_db_prep_save(value, connection)
 
@@ -199,26 +225,190 @@ def _column(model: type[models.Model], name: str) -> str:
 _HISTORY_COLUMNS = {"history_id", "history_date", "history_change_reason", "history_type", "history_user_id"}
 
 
+@functools.cache
+def _history_layout(model: type[models.Model]) -> tuple[Any, tuple[str, ...]] | None:
+    """The historical model of `model` and the columns of its table but history_id, or None when that table
+    has columns other than the tracked row's own and simple-history's (then only simple-history writes it).
+    Cached: models do not change while the process runs, and `model.history` builds a manager each time."""
+    history: Any = model.history.model  # type: ignore[attr-defined]
+    tracked = {f.attname for f in model._meta.concrete_fields}
+    columns = tuple(f.attname for f in history._meta.concrete_fields if f.attname != "history_id")
+    if set(columns) - tracked - _HISTORY_COLUMNS or hasattr(history, "history_relation"):
+        return None
+    return history, columns
+
+
+def _history_sql(model: type[models.Model]) -> tuple[Any, tuple[str, ...]] | None:
+    """The layout of `model`'s history when a write and its historical rows may be one statement: on
+    PostgreSQL (data-modifying WITH), with history switched on, for a historical table of the usual shape."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql" or not getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
+        return None
+    return _history_layout(model)
+
+
+def _history_insert_from(
+    *, layout: tuple[Any, tuple[str, ...]], source: str, when: Any, user: Any, reason: Any, kind: tuple[str, list]
+) -> tuple[str, list[Any]]:
+    """INSERT INTO the historical table the rows simple-history's save() would write for the rows that the
+    WITH query `source` returns (every tracked column): one date for all, the change reason, the user, and
+    the history type `kind` (an SQL expression over `source` with its parameters)."""
+    from django.db import connection
+
+    history, columns = layout
+    quote = connection.ops.quote_name
+    selected: list[str] = []
+    params: list[Any] = []
+    extra = {"history_date": [when], "history_change_reason": [reason], "history_user_id": [getattr(user, "pk", None)]}
+    for column in columns:
+        if column == "history_type":
+            selected.append(kind[0])
+            params.extend(kind[1])
+        elif column in extra:
+            selected.append("%s")
+            params.extend(extra[column])
+        else:
+            selected.append(f"{source}.{quote(column)}")
+    targets = ", ".join(quote(c) for c in columns)
+    table = quote(history._meta.db_table)
+    return f"INSERT INTO {table} ({targets}) SELECT {', '.join(selected)} FROM {source}", params  # noqa: S608
+
+
+def _submission_cte(*, submission: Submission, insert: bool, name: str = "s") -> tuple[str, list[Any]]:
+    """`<name> AS (…)`: the UPDATE of the submission's row to its state in memory, as save() writes it, or
+    for a new one its INSERT … ON CONFLICT DO NOTHING (an identical request holding the natural key, or
+    having committed it, leaves nothing returned); RETURNING every column, for its historical row."""
+    from django.db import connection
+
+    quote = connection.ops.quote_name
+    fields = [f for f in Submission._meta.concrete_fields if not f.primary_key]
+    params = [_db_prep(f, connection)(getattr(submission, f.attname)) for f in fields]
+    columns = [quote(cast(str, f.column)) for f in fields]
+    returning = ", ".join(quote(cast(str, f.column)) for f in Submission._meta.concrete_fields)
+    table = quote(Submission._meta.db_table)
+    if insert:
+        placeholders = ", ".join(["%s"] * len(columns))
+        sql = (
+            f"{name} AS (INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) "  # noqa: S608
+            f"ON CONFLICT DO NOTHING RETURNING {returning})"
+        )
+        return sql, params
+    assignments = ", ".join(f"{c} = %s" for c in columns)
+    pk = quote(cast(str, Submission._meta.pk.column))
+    return f"{name} AS (UPDATE {table} SET {assignments} WHERE {pk} = %s RETURNING {returning})", [  # noqa: S608
+        *params,
+        submission.pk,
+    ]
+
+
+def _submission_write_parts(
+    *, submission: Submission, insert: bool, layout: tuple[Any, tuple[str, ...]], when: datetime.datetime
+) -> tuple[list[str], list[Any]]:
+    """The WITH queries that write the submission (`s`) and its historical row (`s_history`), with the
+    fields save() would set first: auto_now(_add) dates; the history's user and reason read as
+    simple-history reads them (the instance's `_history_user` or the request's user; `_change_reason`)."""
+    submission.updated_at = when
+    if insert:
+        submission.created_at = when
+    written, params = _submission_cte(submission=submission, insert=insert)
+    history, _columns = layout
+    rows, history_params = _history_insert_from(
+        layout=layout,
+        source="s",
+        when=when,
+        user=history.get_default_history_user(submission),
+        reason=get_change_reason_from_object(submission),
+        kind=("%s", ["+" if insert else "~"]),
+    )
+    return [written, f"s_history AS ({rows})"], [*params, *history_params]
+
+
+def _transition_part(transition: Transition) -> tuple[str, list[Any]]:
+    """`t AS (…)`: the Transition row of the submission written by `s`, returning its id."""
+    from django.db import connection
+
+    quote = connection.ops.quote_name
+    table = quote(Transition._meta.db_table)
+    sql = (
+        f"t AS (INSERT INTO {table} (submission_id, action, from_status, to_status, actor_id, at, reason) "  # noqa: S608
+        "SELECT s.id, %s, %s, s.status, %s, %s, %s FROM s RETURNING id)"
+    )
+    return sql, [transition.action, transition.from_status, transition.actor_id, transition.at, transition.reason]
+
+
+def _submission_write_sql(*, submission: Submission, insert: bool, transition: Transition | None) -> bool | None:
+    """On PostgreSQL, save the submission (insert or update), its historical row and the Transition that
+    moved it in one statement; None (nothing written) where that path does not apply. For an insert,
+    False when the natural key was taken (nothing written), as save() would have raised IntegrityError."""
+    from django.db import connection
+
+    layout = _history_sql(Submission)
+    if layout is None:
+        return None
+    when = timezone.now()
+    parts, params = _submission_write_parts(submission=submission, insert=insert, layout=layout, when=when)
+    if transition is not None:
+        transition.at = when
+        sql, transition_params = _transition_part(transition)
+        parts.append(sql)
+        params.extend(transition_params)
+    last = "(SELECT id FROM t)" if transition is not None else "NULL"
+    with connection.cursor() as cursor:
+        cursor.execute(f"WITH {', '.join(parts)} SELECT s.id, {last} FROM s", params)  # noqa: S608
+        row = cursor.fetchone()
+    if row is None:
+        return False
+    submission.pk = row[0]
+    submission._state.adding, submission._state.db = False, connection.alias
+    if transition is not None:
+        transition.pk = row[1]
+        transition._state.adding, transition._state.db = False, connection.alias
+    return True
+
+
+def submission_save(*, submission: Submission, transition: Transition | None = None) -> None:
+    """Save a submission's changed state with its historical row and, for a state change, its Transition:
+    on PostgreSQL one statement, the rows being those save() with simple-history and Transition.save()
+    write; elsewhere exactly those calls."""
+    written = _submission_write_sql(submission=submission, insert=False, transition=transition)
+    if written is False:
+        # The caller holds the row's lock, so it cannot have gone; save(force_update=True) would say the same.
+        raise DatabaseError("Forced update did not affect any rows.")
+    if written is None:
+        submission.save()
+        if transition is not None:
+            transition.save()
+
+
 def _upsert_with_history_sql(
-    *, model: type[DataValue] | type[Narrative], key: str, created: list, changed: list, fields: list[str]
+    *,
+    model: type[DataValue] | type[Narrative],
+    key: str,
+    created: list,
+    changed: list,
+    fields: list[str],
+    submission: Submission | None = None,
 ) -> bool:
     """On PostgreSQL, the upsert and its historical rows in one statement: INSERT … ON CONFLICT DO UPDATE …
     RETURNING feeds INSERT INTO the historical table, so the historical rows are copies of what was written,
     made by the database instead of as one Python object each. The rows are those `bulk_history_create`
     writes: every tracked column, the same date for all, no change reason, "+" for a created row and "~"
-    for a changed one, and the user simple-history would take (the request's). False (nothing written)
-    where that does not hold: another database, history switched off, a historical table with more columns."""
+    for a changed one, and the user simple-history would take (the request's). With `submission`, the same
+    statement also bumps it (`_bump`) and writes its historical row, as its save() would.
+    False (nothing written) where that does not hold: another database, history switched off, a historical
+    table with more columns."""
     from django.db import connection
 
-    history: Any = model.history.model  # type: ignore[attr-defined]
-    if connection.vendor != "postgresql" or not getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
+    layout = _history_sql(model)
+    submission_layout = _history_sql(Submission) if submission is not None else None
+    if layout is None or (submission is not None and submission_layout is None):
         return False
+    history, _columns = layout
     columns = [f for f in model._meta.concrete_fields if not f.primary_key]
-    tracked = {f.attname for f in model._meta.concrete_fields}
-    history_columns = [f.attname for f in history._meta.concrete_fields if f.attname != "history_id"]
-    if set(history_columns) - tracked - _HISTORY_COLUMNS or hasattr(history, "history_relation"):
-        return False
     rows = [*created, *changed]
+    if any(not hasattr(rows[0], f.attname) for f in columns if f.attname != "updated_at"):
+        return False  # a column the rows do not carry: the ORM path writes its default
     when = timezone.now()
     user = history.get_default_history_user(rows[0])
     ops = connection.ops
@@ -236,29 +426,32 @@ def _upsert_with_history_sql(
         f"{ops.quote_name(c)} = EXCLUDED.{ops.quote_name(c)}" for c in (_column(model, n) for n in update)
     )
     pk = ops.quote_name(cast(str, model._meta.pk.column))  # the primary key, a concrete field, has a column
-    extra = {
-        "history_date": "%s",
-        "history_change_reason": "NULL",
-        "history_type": f"CASE WHEN w.{ops.quote_name(key + '_id')} = ANY(%s::bigint[]) THEN '~' ELSE '+' END",
-        "history_user_id": "%s",
-    }
-    selected = [extra.get(c, f"w.{ops.quote_name(c)}") for c in history_columns]
     # Identifiers come from the models' metadata, quoted; every value is a parameter.
-    table, history_table = ops.quote_name(model._meta.db_table), ops.quote_name(history._meta.db_table)
+    table = ops.quote_name(model._meta.db_table)
     values = ", ".join([placeholder] * len(rows))
     upsert = (
         f"INSERT INTO {table} ({', '.join(names)}) VALUES {values} ON CONFLICT ({', '.join(conflict)}) "  # noqa: S608
         f"DO UPDATE SET {assignments} RETURNING {pk}, {', '.join(names)}"
     )
-    targets = ", ".join(ops.quote_name(c) for c in history_columns)
-    sql = f"WITH w AS ({upsert}) INSERT INTO {history_table} ({targets}) SELECT {', '.join(selected)} FROM w"  # noqa: S608
-    tail = {"history_date": when, "history_type": [getattr(r, f"{key}_id") for r in changed]}
-    tail["history_user_id"] = user.pk if user is not None else None
-    for column in history_columns:
-        if column in tail:
-            params.append(tail[column])
+    parts = [f"w AS ({upsert})"]
+    if submission is not None and submission_layout is not None:
+        _bump_in_memory(submission)
+        more, more_params = _submission_write_parts(
+            submission=submission, insert=False, layout=submission_layout, when=when
+        )
+        parts.extend(more)
+        params.extend(more_params)
+    kind = f"CASE WHEN w.{ops.quote_name(key + '_id')} = ANY(%s::bigint[]) THEN '~' ELSE '+' END"
+    rows_sql, rows_params = _history_insert_from(
+        layout=layout,
+        source="w",
+        when=when,
+        user=user,
+        reason=None,
+        kind=(kind, [[getattr(r, f"{key}_id") for r in changed]]),
+    )
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(f"WITH {', '.join(parts)} {rows_sql}", [*params, *rows_params])
     return True
 
 
@@ -303,23 +496,33 @@ def submission_get_or_create_in_transaction(
     if period.start > _today():
         raise ValidationError({"period": _("%(period)s 尚未开始，不能填报未来季度。") % {"period": period.code}})
     lookup = {"plan": plan, "period": period, "region": region, "body": body}
-    existing = Submission.objects.filter(**lookup).first()
-    if existing is not None:
-        return existing, False
-    ensure_period_open(period)
-    try:
-        with transaction.atomic():
-            submission = Submission(**lookup, created_by=user)
-            # Uniqueness is the database's to decide: a check here races with an identical request,
-            # which would answer a confusing "constraint invalid" instead of returning that submission.
-            submission.full_clean(exclude=_CREATE_FOREIGN_KEYS, validate_unique=False, validate_constraints=False)
-            submission.save()
-    except IntegrityError:
-        # Two identical requests raced; the other one created it.
-        return Submission.objects.get(**lookup), False
-    Transition.objects.create(
+    if period.status == Period.Status.CLOSED or _history_sql(Submission) is None:
+        existing = Submission.objects.filter(**lookup).first()
+        if existing is not None:
+            return existing, False
+        ensure_period_open(period)
+    submission = Submission(**lookup, created_by=user)
+    # Uniqueness is the database's to decide: a check here races with an identical request, which would
+    # answer a confusing "constraint invalid" instead of returning that submission.
+    submission.full_clean(exclude=_CREATE_FOREIGN_KEYS, validate_unique=False, validate_constraints=False)
+    transition = Transition(
         submission=submission, action=Transition.Action.CREATE, from_status="", to_status=submission.status, actor=user
     )
+    # On PostgreSQL the row, its historical row and its Transition are one INSERT … ON CONFLICT DO NOTHING:
+    # it waits, as a plain INSERT would, for an identical request holding the natural key, then inserts
+    # (that one rolled back) or does nothing (it committed, or the report was there before), and then
+    # the report is read. An open period is checked first, a closed one only for a report not there yet.
+    written = _submission_write_sql(submission=submission, insert=True, transition=transition)
+    if written is False:
+        return Submission.objects.get(**lookup), False
+    if written is None:
+        try:
+            with transaction.atomic():
+                submission.save()
+        except IntegrityError:
+            # Two identical requests raced; the other one created it.
+            return Submission.objects.get(**lookup), False
+        transition.save()
     return submission, True
 
 
@@ -449,10 +652,16 @@ def values_write_locked(*, submission: Submission, user: User, values: Any, fres
     return ValuesWritten(summary=summary, indicators=indicators, values=after)
 
 
+# What checking, writing and the completeness check read of an indicator (`value_clean`, `_rows_upsert`,
+# `submission_completeness_errors`, `value_as_number`): its long texts (definition, labels) are not read.
+INDICATOR_FIELDS_FOR_VALUES = ("id", "plan_id", "code", "name", "kind", "scale")
+
+
 def indicators_for_values(*, submission: Submission) -> list[Indicator]:
-    """The reporter's expected indicators, in their order, without the related rows nothing here reads."""
+    """The reporter's expected indicators, in their order, without the related rows and the texts nothing
+    here reads."""
     expected = indicators_expected(plan=submission.plan, region=submission.region, body=submission.body)
-    return list(expected.select_related(None))
+    return list(expected.select_related(None).only(*INDICATOR_FIELDS_FOR_VALUES))
 
 
 def values_clean(

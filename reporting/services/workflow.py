@@ -20,7 +20,13 @@ from reporting.models import DataValue, Submission, Transition
 from reporting.selectors import indicators_expected, value_as_number, values_previous_numbers
 from reporting.services.notifications import transition_notices_create
 from reporting.services.rollups import rollup_enqueue
-from reporting.services.submissions import ValuesWritten, ensure_period_open, jump_exceeds, submission_lock
+from reporting.services.submissions import (
+    ValuesWritten,
+    ensure_period_open,
+    jump_exceeds,
+    submission_lock,
+    submission_save,
+)
 
 S = Submission.Status
 MAX_REASON = 2000
@@ -40,10 +46,10 @@ COUNTED = {S.CITY_APPROVED, S.CONFIRMED}
 def _record(submission: Submission, *, user: User, action: str, old: str, reason: str = "") -> None:
     submission.version += 1
     submission._change_reason = reason or action  # type: ignore[attr-defined]
-    submission.save()
-    transition = Transition.objects.create(
+    transition = Transition(
         submission=submission, action=action, from_status=old, to_status=submission.status, actor=user, reason=reason
     )
+    submission_save(submission=submission, transition=transition)
     transition_notices_create(transition=transition)
     event = SECURITY_EVENTS.get(action)
     if event is not None:
@@ -79,6 +85,7 @@ def submission_completeness_errors(
     `written`: the values write this transaction just made under the same row lock; its indicators and
     the submission's values after it are what the database holds now, so they are not read again."""
     errors: dict[str, list[str]] = {}
+    values: dict[int, Any]
     if written is None:
         values = {v.indicator_id: v for v in DataValue.objects.filter(submission=submission)}
         indicators: Any = indicators_expected(plan=submission.plan, region=submission.region, body=submission.body)

@@ -39,6 +39,7 @@ def test_the_same_key_twice_replays_the_first_answer(plan, period, nanjing, nanj
     assert second["ETag"] == first["ETag"] == '"1"'
     assert Submission.objects.count() == 1
     assert IdempotencyRecord.objects.get().status_code == 201
+    assert IdempotencyRecord.objects.get().response_body == first.json()
 
 
 def test_a_retried_put_writes_once(filled, nanjing_reporter, client_for):
@@ -141,3 +142,29 @@ def test_an_overlong_key_is_refused(plan, period, nanjing, nanjing_reporter, cli
     assert response.status_code == 400
     assert list(response.json()["errors"]) == ["Idempotency-Key"]
     assert Submission.objects.count() == 0
+
+
+def test_a_json_bodys_fingerprint_ignores_key_order_and_matches_the_canonical_form():
+    """A JSON body is hashed without the generic canonical walk (its keys are strings, so sorting them is
+    enough): the fingerprint is the one the walk gives, so keys stored before still match."""
+    import hashlib
+    import json as json_module
+
+    from rest_framework.parsers import JSONParser
+    from rest_framework.request import Request
+    from rest_framework.test import APIRequestFactory
+    from rest_framework.utils.encoders import JSONEncoder
+
+    from reporting.idempotency import _canonical, request_fingerprint
+
+    body = {"period": "2025Q4", "values": [{"indicator": "a", "value": "1", "comment": "说明"}], "submit": True}
+    reordered = {"submit": True, "values": [{"comment": "说明", "value": "1", "indicator": "a"}], "period": "2025Q4"}
+
+    def fingerprint(data):
+        raw = APIRequestFactory().post("/api/v1/submissions/report/", data, format="json")
+        return request_fingerprint(Request(raw, parsers=[JSONParser()]))
+
+    walked = json_module.dumps(_canonical(body), sort_keys=True, cls=JSONEncoder, ensure_ascii=False)
+    expected = hashlib.sha256(f"POST\n/api/v1/submissions/report/\n{walked}".encode()).hexdigest()
+    assert fingerprint(body) == fingerprint(reordered) == expected
+    assert fingerprint({**body, "submit": False}) != expected

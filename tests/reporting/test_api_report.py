@@ -54,6 +54,15 @@ def test_one_call_creates_writes_and_submits(plan, period, nanjing, nanjing_repo
     assert DataValue.history.filter(submission_id=submission.pk, history_type="+").count() == len(body["values"])
     assert set(DataValue.history.values_list("history_user__username", flat=True)) == {nanjing_reporter.username}
     assert list(submission.transitions.order_by("at", "id").values_list("action", flat=True)) == ["create", "submit"]
+    # The report's own trail: created, its values written, submitted, each row by the request's user.
+    trail = Submission.history.filter(id=submission.pk).order_by("history_id")
+    assert list(trail.values_list("history_type", "status", "version", "history_change_reason")) == [
+        ("+", "draft", 1, None),
+        ("~", "draft", 2, None),
+        ("~", "submitted", 3, "submit"),
+    ]
+    assert set(trail.values_list("history_user__username", flat=True)) == {nanjing_reporter.username}
+    assert trail.last().updated_at == submission.updated_at
 
 
 def test_without_submit_the_report_stays_a_draft(plan, period, nanjing, nanjing_reporter, client_for, today):

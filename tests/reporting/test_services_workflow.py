@@ -193,3 +193,124 @@ def test_jump_from_last_quarter_needs_a_comment(
     submission_values_put(submission=draft, user=nanjing_reporter, values=values)
     assert workflow.submission_submit(submission=draft, user=nanjing_reporter).status == S.SUBMITTED
     assert Indicator.objects.filter(code=stock["indicator"]).exists()
+
+
+def _submission_trail(submission):
+    """The submission's historical rows and Transitions, without what differs between two reports (ids,
+    times, the public id; the period and so whether it was late)."""
+    skip = {"history_id", "history_date", "id", "public_id", "period_id", "is_late", "created_at", "updated_at"}
+    skip |= {"submitted_at", "city_approved_at", "confirmed_at"}
+    history = [
+        sorted((k, v) for k, v in row.items() if k not in skip)
+        for row in Submission.history.filter(id=submission.pk).order_by("history_id").values()
+    ]
+    transitions = list(
+        Transition.objects.filter(submission=submission)
+        .order_by("id")
+        .values_list("action", "from_status", "to_status", "actor_id", "reason")
+    )
+    return history, transitions
+
+
+def test_the_one_statement_writes_leave_the_rows_save_and_simple_history_leave(
+    plan, period, previous_period, nanjing, nanjing_reporter, nanjing_reviewer, monkeypatch, time_machine
+):
+    """On PostgreSQL a submission's row, its historical row and its Transition are written by one statement
+    (create, every values write, every workflow step); with that path switched off, by save(), simple-history
+    and Transition.save(). Both leave the same rows, and the same trail."""
+    from reporting.services import submissions
+
+    time_machine.move_to(datetime(2026, 1, 5, 10, tzinfo=SHANGHAI))
+
+    def walk(period_):
+        submission, created = submission_create(user=nanjing_reporter, plan=plan, period=period_, region=nanjing)
+        assert created
+        assert submission_create(user=nanjing_reporter, plan=plan, period=period_, region=nanjing) == (
+            submission,
+            False,
+        )
+        submission_values_put(submission=submission, user=nanjing_reporter, values=full_values(submission)[:10])
+        submission_values_put(submission=submission, user=nanjing_reporter, values=full_values(submission))
+        submission = workflow.submission_submit(submission=submission, user=nanjing_reporter)
+        submission = workflow.submission_return(submission=submission, user=nanjing_reviewer, reason="请核实")
+        submission_values_put(submission=submission, user=nanjing_reporter, values=full_values(submission, scale=2))
+        submission = workflow.submission_submit(submission=submission, user=nanjing_reporter)
+        return workflow.submission_city_approve(submission=submission, user=nanjing_reviewer)
+
+    fast = walk(period)
+    monkeypatch.setattr(submissions, "_history_sql", lambda model: None)
+    slow = walk(previous_period)
+
+    fast_history, fast_transitions = _submission_trail(fast)
+    assert (fast_history, fast_transitions) == _submission_trail(slow)
+    assert [dict(row)["history_type"] for row in fast_history] == ["+"] + ["~"] * 7
+    assert [dict(row)["history_change_reason"] for row in fast_history] == [
+        None, None, None, "submit", "请核实", None, "submit", "city_approve"
+    ]  # fmt: skip
+    assert [dict(row)["version"] for row in fast_history] == list(range(1, 9))
+    assert [t[0] for t in fast_transitions] == ["create", "submit", "return", "submit", "city_approve"]
+    stored = Submission.objects.get(pk=fast.pk)
+    assert (stored.status, stored.version, stored.updated_at) == (S.CITY_APPROVED, 8, fast.updated_at)
+    assert Submission.history.filter(id=fast.pk).latest("history_id").updated_at == stored.updated_at
+
+
+def test_last_quarters_numbers_come_from_the_reporters_latest_earlier_report(
+    plan, nanjing, suzhou, nanjing_reporter, suzhou_reporter, edu_body, edu_reporter, time_machine
+):
+    """The submit's jump check reads last quarter's numbers with SQL of its own on PostgreSQL: the same
+    report `values_previous` (the ORM) picks — the reporter's latest earlier quarter, across a year, not
+    another reporter's nor a later quarter's."""
+    from reporting.selectors import values_previous, values_previous_numbers
+    from reporting.services.periods import period_ensure
+
+    time_machine.move_to(datetime(2026, 1, 5, 10, tzinfo=SHANGHAI))
+    reports = {}
+    for scale, (year, quarter), reporter, where in [
+        (2, (2024, 4), nanjing_reporter, {"region": nanjing}),
+        (3, (2025, 1), nanjing_reporter, {"region": nanjing}),
+        (4, (2025, 3), nanjing_reporter, {"region": nanjing}),
+        (5, (2025, 4), nanjing_reporter, {"region": nanjing}),
+        (6, (2025, 3), suzhou_reporter, {"region": suzhou}),
+        (7, (2025, 2), edu_reporter, {"body": edu_body}),
+        (8, (2025, 4), edu_reporter, {"body": edu_body}),
+    ]:
+        period = period_ensure(year=year, quarter=quarter)
+        submission, _ = submission_create(user=reporter, plan=plan, period=period, **where)
+        submission_values_put(submission=submission, user=reporter, values=full_values(submission, scale=scale))
+        reports[(year, quarter, next(iter(where.values())).pk)] = submission
+
+    def numbers(submission):
+        return {
+            k: (v.value, v.numerator, v.denominator) for k, v in values_previous_numbers(submission=submission).items()
+        }
+
+    def orm(submission):
+        return {k: (v.value, v.numerator, v.denominator) for k, v in values_previous(submission=submission).items()}
+
+    chosen = {key: numbers(s) for key, s in reports.items()}
+    assert chosen == {key: orm(s) for key, s in reports.items()}
+    values_of = {
+        key: {v.indicator_id: (v.value, v.numerator, v.denominator) for v in s.values.all()}
+        for key, s in reports.items()
+    }
+    assert chosen[(2025, 4, nanjing.pk)] == values_of[(2025, 3, nanjing.pk)]
+    assert chosen[(2025, 3, nanjing.pk)] == values_of[(2025, 1, nanjing.pk)]
+    assert chosen[(2025, 1, nanjing.pk)] == values_of[(2024, 4, nanjing.pk)]
+    assert chosen[(2024, 4, nanjing.pk)] == {} == chosen[(2025, 3, suzhou.pk)]
+    assert chosen[(2025, 4, edu_body.pk)] == values_of[(2025, 2, edu_body.pk)] != {}
+
+
+def test_saving_a_submission_whose_row_is_gone_fails_loudly(draft):
+    """The one-statement save updates the row it was given; one that is gone is an error, as
+    save(force_update=True) would raise, not a silent no-op (the services hold the row's lock, so it cannot
+    happen there)."""
+    from django.db import DatabaseError
+
+    from reporting.services.submissions import submission_save
+
+    Submission.objects.filter(pk=draft.pk).delete()
+    draft.version += 1
+    with pytest.raises(DatabaseError):
+        submission_save(submission=draft)
+    assert not Submission.objects.filter(pk=draft.pk).exists()
+    assert not Submission.history.filter(id=draft.pk, version=draft.version).exists()
