@@ -150,7 +150,11 @@ class DataValue(models.Model):
     """One indicator's value in a submission. Ratios and shares keep numerator and denominator, never
     only the quotient, so the province figure can be Σ numerators / Σ denominators."""
 
-    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="values", verbose_name=_("报表"))
+    # No index of its own: datavalue_unique_indicator (submission, indicator) serves every read by submission,
+    # and at national scale a second index over eleven million rows costs ~240 MB and a write per value.
+    submission = models.ForeignKey(
+        Submission, on_delete=models.CASCADE, related_name="values", verbose_name=_("报表"), db_index=False
+    )
     indicator = models.ForeignKey(Indicator, on_delete=models.PROTECT, related_name="values", verbose_name=_("指标"))
     value = models.DecimalField(_("数值"), max_digits=20, decimal_places=4, null=True, blank=True)
     numerator = models.DecimalField(_("分子"), max_digits=20, decimal_places=4, null=True, blank=True)
