@@ -151,7 +151,7 @@ class DataValue(models.Model):
     only the quotient, so the province figure can be Σ numerators / Σ denominators."""
 
     # No index of its own: datavalue_unique_indicator (submission, indicator) serves every read by submission,
-    # and at national scale a second index over eleven million rows costs ~240 MB and a write per value.
+    # and at national scale a second index over eleven million rows is 73 MB and a write per value.
     submission = models.ForeignKey(
         Submission, on_delete=models.CASCADE, related_name="values", verbose_name=_("报表"), db_index=False
     )
