@@ -10,6 +10,7 @@ first reader of a page waits for the page only. It reads no database row: nothin
 import gc
 import sys
 from pathlib import Path
+from typing import Any
 
 from django.apps import apps
 from django.conf import settings
@@ -25,7 +26,8 @@ def _project_template_folders() -> list[Path]:
     (not third-party apps': some of theirs need optional packages this project does not install)."""
     base = Path(settings.BASE_DIR).resolve()
     installed = Path(sys.prefix).resolve()
-    folders = [Path(folder) for engine in settings.TEMPLATES for folder in engine.get("DIRS", [])]
+    templates: list[dict[str, Any]] = settings.TEMPLATES
+    folders = [Path(folder) for engine in templates for folder in engine.get("DIRS", [])]
     for app in apps.get_app_configs():
         path = Path(app.path).resolve()
         if path.is_relative_to(base) and not path.is_relative_to(installed):
