@@ -81,15 +81,17 @@ def _period(request: Request) -> Period:
     return period
 
 
-def _frame(request: Request) -> tuple[int, int, str]:
+def _frame(request: Request, *, checks: bool = False) -> tuple[int, int, str]:
     """What `_plan` and `_period` choose (their ids, with the same errors in the same order) and the
-    figures' version, in one query: the key of a cached answer. The rows themselves are read on a miss."""
+    figures' version (with the slices' check times when `checks`), in one query: the key of a cached
+    answer. The rows themselves are read on a miss."""
     plan_code = _plan_code(request)
     code = request.query_params.get("period")
     periods = periods_chosen(code=code)
     plan_id, period_id, version = read_ids_and_version(
         plan=plans_chosen(code=plan_code).values("pk")[:1],
         period=periods.values("pk")[:1] if periods is not None else None,
+        checks=checks,
     )
     if plan_id is None:
         raise _plan_missing(plan_code)
@@ -156,7 +158,8 @@ class FigureViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         """One page from the read cache, keyed by the figures' version, who may see which figures, every
         filter and the page asked for. The page is cut in the database: a period holds every province's
         figures at national scale, and a miss must not serialise them all."""
-        plan_id, period_id, version = _frame(request)
+        # Each row shows its slice's check time (checked_at), which a rollup that changed no figure moves.
+        plan_id, period_id, version = _frame(request, checks=True)
         data = self._filters()
         key = read_key(
             "figures",
