@@ -183,3 +183,18 @@ def read_cached_answer(request: Request, key: str, compute: Callable[[], Any]) -
     charset = renderer.charset
     content_type = f"{renderer.media_type}; charset={charset}" if charset else renderer.media_type
     return HttpResponse(body, content_type=content_type)
+
+
+def read_cache_json_keep(key: str, compute: Callable[[], Any]) -> None:
+    """Keep under `key` what `read_cached_answer` keeps for a JSON request (the data and its rendered body),
+    without a request: to warm an answer before anyone asks. The body is the same bytes: DRF's JSON
+    renderer reads nothing from the request but the indent a client may ask for in its Accept header."""
+    renderer = JSONRenderer()
+    body_key = read_key(key, "body", renderer.media_type)
+    try:
+        if cache.get(body_key) is not None:
+            return
+        data = read_cached(key, compute)
+        cache.set(body_key, renderer.render(data, renderer.media_type, {}), TIMEOUT_SECONDS)
+    except Exception:
+        log.warning("read cache unreachable", exc_info=True)

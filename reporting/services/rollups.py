@@ -58,6 +58,7 @@ from measures.models import Plan, Region
 from reporting.models import Figure, Period, RollupRequest, SliceCheck, Submission
 from reporting.read_cache import figures_version_bump
 from reporting.services.broker import task_send
+from reporting.services.read_warm import read_cache_warm_request
 
 logger = logging.getLogger(__name__)
 
@@ -1110,6 +1111,13 @@ def _slice_checked(*, plan_id: int, period_id: int, province_id: int) -> None:
     )
 
 
+def _figures_changed(*, plan_id: int) -> None:
+    """The plan's figures changed in this transaction: a new version for cached reads, and once it commits a
+    warming of the answers every reader shares (reporting/services/read_warm.py)."""
+    figures_version_bump(plan_id=plan_id)
+    transaction.on_commit(lambda: read_cache_warm_request(plan_id=plan_id))
+
+
 def rollup_slice(*, plan_id: int, period_id: int, province_id: int) -> RollupSummary:
     """One (province, period) slice, in its own transaction: the unit of work of a rebuild task."""
     summary = RollupSummary()
@@ -1119,7 +1127,7 @@ def rollup_slice(*, plan_id: int, period_id: int, province_id: int) -> RollupSum
         ctx = _Plan(Plan.objects.get(pk=plan_id))
         figures, written = _slice_write(ctx=ctx, period=period, province_id=province_id)
         if written:
-            figures_version_bump(plan_id=plan_id)
+            _figures_changed(plan_id=plan_id)
     summary.figures, summary.written, summary.slices = figures, written, 1
     summary.periods.append(period.code)
     return summary
@@ -1227,7 +1235,7 @@ def rollup_period(
         # A run that changed no figure (a nightly rebuild, an approval that moved nothing) keeps the version,
         # and with it every kept page; the check time it records is keyed apart where it is shown.
         if summary.written:
-            figures_version_bump(plan_id=plan_id)
+            _figures_changed(plan_id=plan_id)
     return summary
 
 

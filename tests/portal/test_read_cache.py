@@ -7,6 +7,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.conf import settings
 
 from measures.models import Region
 from portal.accounts.services import membership_grant
@@ -327,3 +328,74 @@ def test_a_rollup_that_only_removes_a_figure_changes_the_version(
     assert rollup_period(plan_id=plan.pk, period_id=quarter.pk).written == 1
     assert FiguresVersion.objects.get(plan=plan).token != token
     assert api.get(path).json()["count"] == 0
+
+
+# -- after a rollup that changed figures, what every reader shares is computed before anyone asks --------------
+
+
+def test_the_warming_keeps_what_the_first_readers_would_compute(
+    client,
+    client_for,
+    quarter,  # noqa: F811 - the fixture imported above
+    coordinator,
+    plan,
+    monkeypatch,
+):
+    from django.core.cache import cache
+
+    from reporting import api_progress
+    from reporting.services.read_warm import read_cache_warm
+
+    rollup_period(plan_id=plan.pk, period_id=quarter.pk)
+    login(client, coordinator)
+    api = client_for(coordinator)
+    cold_status = api.get("/api/v1/status/").content
+    cold_page = client.get(OVERVIEW).context["body"]
+    cache.clear()
+    assert read_cache_warm(plan_id=plan.pk) == settings.READ_CACHE_WARMERS
+    # Neither the judged figures nor the status answer is computed by a reader now.
+    monkeypatch.setattr("portal.dashboards.kept.overview_judged", lambda **kwargs: pytest.fail("judged again"))
+    monkeypatch.setattr(api_progress, "_status_payload", lambda *args: pytest.fail("status again"))
+    assert api.get("/api/v1/status/").content == cold_status
+    assert api.get("/api/v1/status/?period=2025Q4").content == cold_status
+    assert client.get(OVERVIEW).context["body"] == cold_page
+    # Another plan is not the dashboards': nothing kept for it, nothing broken.
+    assert read_cache_warm(plan_id=plan.pk + 1000) == ["reporting.api_progress.status_warm"]
+
+
+def test_a_rollup_asks_for_a_warming_only_when_it_changed_figures(
+    quarter,  # noqa: F811 - the fixture imported above
+    plan,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+):
+    from reporting.services import rollups
+
+    asked: list[int] = []
+    monkeypatch.setattr(rollups, "read_cache_warm_request", lambda *, plan_id: asked.append(plan_id))
+    home = Region.objects.get(code="320000")
+    # The quarter fixture has rolled 2025Q4 up already: nothing changes.
+    with django_capture_on_commit_callbacks(execute=True):
+        rollup_period(plan_id=plan.pk, period_id=quarter.pk)
+        rollup_slice(plan_id=plan.pk, period_id=quarter.pk, province_id=home.pk)
+    assert asked == []
+    # Xuzhou's city-approved report confirmed: the official figures move.
+    Submission.objects.filter(period=quarter, region__name="徐州市").update(status=Submission.Status.CONFIRMED)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert rollup_period(plan_id=plan.pk, period_id=quarter.pk).written > 0
+    assert asked == [plan.pk]
+
+
+def test_warmings_asked_for_while_one_is_queued_are_one(plan):
+    from django.core.cache import cache
+
+    from reporting.services.read_warm import read_cache_warm, read_cache_warm_request
+
+    cache.delete(f"read-warm:{plan.pk}")
+    try:
+        assert read_cache_warm_request(plan_id=plan.pk) is True
+        assert read_cache_warm_request(plan_id=plan.pk) is False
+        read_cache_warm(plan_id=plan.pk)  # the queued one starts: a rollup committing now asks again
+        assert read_cache_warm_request(plan_id=plan.pk) is True
+    finally:
+        cache.delete(f"read-warm:{plan.pk}")
