@@ -399,3 +399,21 @@ def test_warmings_asked_for_while_one_is_queued_are_one(plan):
         assert read_cache_warm_request(plan_id=plan.pk) is True
     finally:
         cache.delete(f"read-warm:{plan.pk}")
+
+
+def test_a_kept_overview_shows_a_body_report_change_at_once(
+    client,
+    quarter,  # noqa: F811 - the fixture imported above
+    coordinator,
+    plan,
+):
+    from reporting.selectors.dashboards import reporting_bodies
+
+    rollup_period(plan_id=plan.pk, period_id=quarter.pk)
+    body = reporting_bodies(plan=plan)[0]  # a body the completeness grid lists
+    report = Submission.objects.create(plan=plan, period=quarter, body=body, status="draft", created_by=coordinator)
+    login(client, coordinator)
+    first = client.get(OVERVIEW).context["body"]
+    assert client.get(OVERVIEW).context["body"] == first  # kept
+    Submission.objects.filter(pk=report.pk).update(status="submitted")
+    assert client.get(OVERVIEW).context["body"] != first
