@@ -25,12 +25,13 @@ def _flag(plan_id: int) -> str:
 
 def read_cache_warm_request(*, plan_id: int) -> bool:
     """After a rollup that changed the plan's figures commits: queue one warming, unless one is queued and
-    not yet started (it will read the figures as they are when it starts). True when a task was sent."""
+    not yet started (it will read the figures as they are when it starts). True when a task was sent. The
+    flag that says one is queued lapses a minute after the task was due, should the task be lost."""
     from reporting.tasks import read_cache_warm_task
 
     after = settings.READ_CACHE_WARM_AFTER_SECONDS
     try:
-        if not cache.add(_flag(plan_id), 1, timeout=int(after) + 300):
+        if not cache.add(_flag(plan_id), 1, timeout=int(after) + 60):
             return False
     except Exception:  # the cache is down: there is nothing to warm
         logger.warning("read cache unreachable; no warming", exc_info=True)
