@@ -155,8 +155,9 @@ def verdicts(run: dict[str, Any]) -> list[dict[str, Any]]:
             "The bare view returns the province's figure rows as JSON; the pages judge every target against its "
             "trajectory, roll status up to measures and programmes, resolve coverage names and render templates "
             f"with charts and tables ({pages}); a kept answer still costs the session, the user with its "
-            "memberships, the plan, the periods and the figures' version (5 queries for a page, 2–3 for the API) and "
-            "the middleware; 8 clients share 2 cores with the server, PostgreSQL and the ingest."
+            "memberships, the plan, the periods and the figures' version (5 queries for a page, 2–3 for the API), the "
+            "page around the kept body (its CSRF token and CSP nonce are per request) and the middleware; 8 clients "
+            "share 2 cores with the server, PostgreSQL and the ingest."
         )
         out.append(
             {

@@ -312,6 +312,15 @@ REPORTING_JUMP_THRESHOLD = env.float("REPORTING_JUMP_THRESHOLD", default=0.5)
 # beat dispatcher: longer than a busy queue normally takes, short enough that figures catch up soon after
 # Redis comes back.
 ROLLUP_DISPATCH_AFTER_SECONDS = env.int("ROLLUP_DISPATCH_AFTER_SECONDS", default=60)
+# After a rollup that changed figures, the read cache's answers that are the same for every reader are computed
+# again by a task (reporting.services.read_warm), these dotted paths each called with the plan's id; the
+# task waits READ_CACHE_WARM_AFTER_SECONDS, so that a burst of rollups (a quarter-end, the nightly rebuild)
+# is followed by one warming, not one per rollup.
+READ_CACHE_WARMERS = [
+    "portal.dashboards.kept.overview_warm",
+    "reporting.api_progress.status_warm",
+]
+READ_CACHE_WARM_AFTER_SECONDS = env.float("READ_CACHE_WARM_AFTER_SECONDS", default=2.0)
 # A request body that is not a file upload (JSON, a form) is refused above this, 413 (a full report's values
 # are a few KB); files have their own limits (EVIDENCE_MAX_BYTES, the XLSX upload's 5 MB).
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=2 * 1024 * 1024)

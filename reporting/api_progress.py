@@ -3,9 +3,10 @@ targets and measures, completeness of reporting, and the user's in-app notificat
 
 from typing import Any
 
+from django.conf import settings
 from django.core.validators import slug_re
 from django.http import Http404, HttpResponse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_serializer, extend_schema_view
@@ -20,7 +21,7 @@ from common.parsers import body_refuse_unreadable
 from measures.models import Plan
 from reporting.api import errors
 from reporting.models import Figure, Notification, Period
-from reporting.read_cache import read_cached_answer, read_ids_and_version, read_key
+from reporting.read_cache import read_cache_json_keep, read_cached_answer, read_ids_and_version, read_key, read_version
 from reporting.selectors import periods_chosen, plans_chosen
 from reporting.selectors.progress import (
     completeness,
@@ -81,15 +82,17 @@ def _period(request: Request) -> Period:
     return period
 
 
-def _frame(request: Request) -> tuple[int, int, str]:
+def _frame(request: Request, *, checks: bool = False) -> tuple[int, int, str]:
     """What `_plan` and `_period` choose (their ids, with the same errors in the same order) and the
-    figures' version, in one query: the key of a cached answer. The rows themselves are read on a miss."""
+    figures' version (with the slices' check times when `checks`), in one query: the key of a cached
+    answer. The rows themselves are read on a miss."""
     plan_code = _plan_code(request)
     code = request.query_params.get("period")
     periods = periods_chosen(code=code)
     plan_id, period_id, version = read_ids_and_version(
         plan=plans_chosen(code=plan_code).values("pk")[:1],
         period=periods.values("pk")[:1] if periods is not None else None,
+        checks=checks,
     )
     if plan_id is None:
         raise _plan_missing(plan_code)
@@ -156,7 +159,8 @@ class FigureViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         """One page from the read cache, keyed by the figures' version, who may see which figures, every
         filter and the page asked for. The page is cut in the database: a period holds every province's
         figures at national scale, and a miss must not serialise them all."""
-        plan_id, period_id, version = _frame(request)
+        # Each row shows its slice's check time (checked_at), which a rollup that changed no figure moves.
+        plan_id, period_id, version = _frame(request, checks=True)
         data = self._filters()
         key = read_key(
             "figures",
@@ -263,61 +267,80 @@ class StatusViewSet(viewsets.ViewSet):
     def list(self, request: Request) -> HttpResponse:
         plan_id, period_id, version = _frame(request)
         # The same answer for every signed-in user (official province figures); the labels follow the language.
-        key = read_key("status", plan_id, period_id, version)
+        key = _status_key(plan_id=plan_id, period_id=period_id, version=version)
         return read_cached_answer(
-            request, key, lambda: self._payload(Plan.objects.get(pk=plan_id), Period.objects.get(pk=period_id))
+            request, key, lambda: _status_payload(Plan.objects.get(pk=plan_id), Period.objects.get(pk=period_id))
         )
 
-    def _payload(self, plan: Plan, period: Period) -> dict[str, Any]:
-        grid = plan_status(plan=plan, period=period)
-        targets = [item for p in grid for m in p.measures for item in m.targets]
-        payload = {
-            "period": period.code,
-            "programmes": [
-                {
-                    "number": p.programme.number,
-                    "title": p.programme.title,
-                    "title_en": p.programme.title_en,
-                    "status": p.status.value,
-                    "status_label": str(STATUS_LABELS[p.status]),
-                    "measures": [
-                        {
-                            "number": m.measure.number,
-                            "title": m.measure.title,
-                            "title_en": m.measure.title_en,
-                            "status": m.status.value,
-                            "status_label": str(STATUS_LABELS[m.status]),
-                        }
-                        for m in p.measures
-                    ],
-                }
-                for p in grid
-            ],
-            "targets": [
-                {
-                    "target": t.target.code,
-                    "indicator": t.target.indicator.code,
-                    "measure": t.target.indicator.measure.number,
-                    "clause": t.target.clause,
-                    "comparator": t.target.comparator,
-                    "target_value": t.target.value,
-                    "per_year": t.target.per_year,
-                    "deadline": t.judgement.deadline,
-                    "deadline_assumed": t.judgement.deadline_assumed,
-                    "status": t.judgement.status.value,
-                    "status_label": str(STATUS_LABELS[t.judgement.status]),
-                    "actual": _q(t.judgement.actual),
-                    "expected": _q(t.judgement.expected),
-                    "gap": _q(t.judgement.gap),
-                    "needed_per_quarter": _q(t.judgement.needed_per_quarter),
-                    "projected": _q(t.judgement.projected),
-                    "reported_count": t.figure.reported_count if t.figure else None,
-                    "expected_count": t.figure.expected_count if t.figure else None,
-                }
-                for t in targets
-            ],
-        }
-        return StatusSerializer(payload).data
+
+def _status_key(*, plan_id: int, period_id: int, version: str) -> str:
+    return read_key("status", plan_id, period_id, version)
+
+
+def status_warm(*, plan_id: int) -> bool:
+    """Keep the status answer of the plan's default period (the latest ended quarter, what
+    `GET /api/v1/status/` answers without `?period=`) as JSON clients get it, in the default language, for
+    the figures' current version; run after a rollup that changed figures. False when no quarter has ended."""
+    chosen = periods_chosen(code=None)
+    period = chosen.first() if chosen is not None else None
+    if period is None:
+        return False
+    with translation.override(settings.LANGUAGE_CODE):
+        key = _status_key(plan_id=plan_id, period_id=period.pk, version=read_version(plan_id=plan_id))
+        read_cache_json_keep(key, lambda: _status_payload(Plan.objects.get(pk=plan_id), period))
+    return True
+
+
+def _status_payload(plan: Plan, period: Period) -> dict[str, Any]:
+    grid = plan_status(plan=plan, period=period)
+    targets = [item for p in grid for m in p.measures for item in m.targets]
+    payload = {
+        "period": period.code,
+        "programmes": [
+            {
+                "number": p.programme.number,
+                "title": p.programme.title,
+                "title_en": p.programme.title_en,
+                "status": p.status.value,
+                "status_label": str(STATUS_LABELS[p.status]),
+                "measures": [
+                    {
+                        "number": m.measure.number,
+                        "title": m.measure.title,
+                        "title_en": m.measure.title_en,
+                        "status": m.status.value,
+                        "status_label": str(STATUS_LABELS[m.status]),
+                    }
+                    for m in p.measures
+                ],
+            }
+            for p in grid
+        ],
+        "targets": [
+            {
+                "target": t.target.code,
+                "indicator": t.target.indicator.code,
+                "measure": t.target.indicator.measure.number,
+                "clause": t.target.clause,
+                "comparator": t.target.comparator,
+                "target_value": t.target.value,
+                "per_year": t.target.per_year,
+                "deadline": t.judgement.deadline,
+                "deadline_assumed": t.judgement.deadline_assumed,
+                "status": t.judgement.status.value,
+                "status_label": str(STATUS_LABELS[t.judgement.status]),
+                "actual": _q(t.judgement.actual),
+                "expected": _q(t.judgement.expected),
+                "gap": _q(t.judgement.gap),
+                "needed_per_quarter": _q(t.judgement.needed_per_quarter),
+                "projected": _q(t.judgement.projected),
+                "reported_count": t.figure.reported_count if t.figure else None,
+                "expected_count": t.figure.expected_count if t.figure else None,
+            }
+            for t in targets
+        ],
+    }
+    return StatusSerializer(payload).data
 
 
 class CompletenessRowSerializer(serializers.Serializer):

@@ -3,7 +3,9 @@ cache, under a key that names everything the answer depends on, starting with th
 
 The version is read from the database on every request (one query): the rollup writes a fresh
 `FiguresVersion.token` in the transaction that writes the figures, so no reader can pair new figures with an
-old key or old figures with a new one, and an answer is never older than the last committed rollup. The same
+old key or old figures with a new one, and an answer is never older than the last committed rollup. A rollup
+that changed no figure row keeps the token (every kept answer stays valid); the one answer that shows when a
+slice was last checked, the figures API, keys on those check times too. The same
 query reads the latest history id of each plan table a page shows (targets, indicators, measures, tasks,
 bodies, regions), so a coordinator's edit of a target shows at once too; every write of those goes through a
 service and leaves a history row. What depends on submissions (completeness, returned reports, overdue)
@@ -104,17 +106,31 @@ def read_version_and_digest(*, plan_id: int, rows: Sequence[tuple[str, Sequence[
     return version, digest
 
 
-def read_ids_and_version(*, plan: QuerySet, period: QuerySet | None) -> tuple[int | None, int | None, str]:
+def read_ids_and_version(
+    *, plan: QuerySet, period: QuerySet | None, checks: bool = False
+) -> tuple[int | None, int | None, str]:
     """For an API answer: the id of the plan `plan` selects and of the period `period` selects (querysets
     of one id column and at most one row; `period` None for none), and that plan's `read_version`, in one
-    query instead of three."""
+    query instead of three. `checks`: the version also names when each slice of that plan and period was
+    last checked (`SliceCheck`), for answers that show it: a rollup that changed no figure records a new
+    check time but keeps the figures' version."""
     plan_sql, plan_params = plan.query.sql_with_params()
     period_sql, period_params = period.query.sql_with_params() if period is not None else ("SELECT NULL", ())
+    checked, checked_params = "", []
+    if checks and period is not None:
+        # Every slice's time, not the latest: two rollups may commit in the other order than they began.
+        slices = (
+            "SELECT province_id || '@' || checked_at AS slice FROM reporting_slicecheck"  # noqa: S608
+            f" WHERE plan_id = ({plan_sql}) AND period_id = ({period_sql}) ORDER BY province_id"
+        )
+        concat = "string_agg(slice, ',')" if connection.vendor == "postgresql" else "group_concat(slice, ',')"
+        checked = f", (SELECT {concat} FROM ({slices}) checks)"  # noqa: S608 - fixed text and the ORM's SQL
+        checked_params = [*plan_params, *period_params]
     with connection.cursor() as cursor:
         cursor.execute(
             # The ORM's own SQL for the two selections, their parameters passed apart.
-            f"SELECT ({plan_sql}), ({period_sql}), {_version_columns(f'({plan_sql})')}",
-            [*plan_params, *period_params, *plan_params],
+            f"SELECT ({plan_sql}), ({period_sql}), {_version_columns(f'({plan_sql})')}{checked}",
+            [*plan_params, *period_params, *plan_params, *checked_params],
         )
         plan_id, period_id, *row = cursor.fetchone()
     return plan_id, period_id, _version_text(row)
@@ -167,3 +183,18 @@ def read_cached_answer(request: Request, key: str, compute: Callable[[], Any]) -
     charset = renderer.charset
     content_type = f"{renderer.media_type}; charset={charset}" if charset else renderer.media_type
     return HttpResponse(body, content_type=content_type)
+
+
+def read_cache_json_keep(key: str, compute: Callable[[], Any]) -> None:
+    """Keep under `key` what `read_cached_answer` keeps for a JSON request (the data and its rendered body),
+    without a request: to warm an answer before anyone asks. The body is the same bytes: DRF's JSON
+    renderer reads nothing from the request but the indent a client may ask for in its Accept header."""
+    renderer = JSONRenderer()
+    body_key = read_key(key, "body", renderer.media_type)
+    try:
+        if cache.get(body_key) is not None:
+            return
+        data = read_cached(key, compute)
+        cache.set(body_key, renderer.render(data, renderer.media_type, {}), TIMEOUT_SECONDS)
+    except Exception:
+        log.warning("read cache unreachable", exc_info=True)

@@ -5,7 +5,7 @@ import logging
 from celery import shared_task
 from django.db import OperationalError
 
-from reporting.services import rollups
+from reporting.services import read_warm, rollups
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +30,11 @@ def rollup_period_task(plan_id: int, period_id: int, province_id: int | None = N
         "periods": summary.periods,
         "requests": summary.requests,
     }
+
+
+@shared_task(**RETRYING, soft_time_limit=120, time_limit=130)
+def read_cache_warm_task(plan_id: int) -> list[str]:
+    return read_warm.read_cache_warm(plan_id=plan_id)
 
 
 @shared_task(**RETRYING, soft_time_limit=50, time_limit=55)

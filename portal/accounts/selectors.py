@@ -55,12 +55,12 @@ def memberships_active(*, user: User | AnonymousUser, on: date | None = None):
     )
 
 
-def with_memberships(users: QuerySet) -> QuerySet:
-    """Users with their memberships active today read in the same query (PostgreSQL: an array column), so
-    that `user_scope` costs no query of its own; elsewhere the users unchanged."""
+def with_memberships(users: QuerySet, *, day: date | None = None) -> QuerySet:
+    """Users with their memberships active on `day` (default today) read in the same query (PostgreSQL: an
+    array column), so that `user_scope` costs no query of its own on that day; elsewhere the users unchanged."""
     if connection.vendor != "postgresql":
         return users
-    day = timezone.localdate()
+    day = day or timezone.localdate()
     text = Concat(
         "role",
         Value(":"),

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET
 
 from common.requests import AuthenticatedRequest
 from measures.models import Plan
+from portal.dashboards.kept import overview_judged_kept, overview_judged_key
 from reporting.models import Figure, Period
 from reporting.read_cache import read_cached, read_key, read_version, read_version_and_digest
 from reporting.selectors.dashboards import (
@@ -31,7 +32,6 @@ from reporting.selectors.dashboards import (
     dashboard_overview,
     indicator_detail,
     measure_detail,
-    overview_judged,
     overview_submissions_sql,
     periods_ended,
     plan_default,
@@ -119,10 +119,10 @@ def overview(request: AuthenticatedRequest) -> HttpResponse:
     context = _context(audience, periods, period, basis, plan=plan, today=today)
     # What the figures say (the grid, the judged targets, the lagging ones) is the same for every province
     # reader of a period and basis: computed and rendered once per figures' version and language.
-    judged_key = read_key("overview", plan.pk, period.pk, basis, version)
+    judged_key = overview_judged_key(plan=plan, period=period, basis=basis, version=version)
 
     def judged() -> tuple:
-        return read_cached(judged_key, lambda: _overview_judged(audience, periods, period, basis, plan))
+        return overview_judged_kept(plan=plan, periods=periods, period=period, basis=basis, version=version)
 
     def overview_data(judged_parts: tuple | None = None):
         figures_part = (judged_parts or judged())[0]
@@ -151,17 +151,6 @@ def overview(request: AuthenticatedRequest) -> HttpResponse:
     if "data" not in context:  # a kept body: what it was rendered from, computed only if something asks
         context["data"] = SimpleLazyObject(overview_data)
     return render(request, "dashboards/overview.html", context)
-
-
-def _overview_judged(audience: Audience, periods: list[Period], period: Period, basis: str, plan: Plan) -> tuple:
-    judged = overview_judged(plan=plan, period=period, basis=basis)
-    # The fragments read only what `judged` holds; the rest of the context is the reader-independent frame.
-    context = _context(audience, periods, period, basis, plan=plan, judged=judged, off_track=judged.off_track)
-    fragments = {
-        "judged": render_to_string("dashboards/_overview_judged.html", context),
-        "off_track": render_to_string("dashboards/_overview_off_track.html", context),
-    }
-    return judged, fragments
 
 
 @login_required

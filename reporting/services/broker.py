@@ -11,8 +11,9 @@ from typing import Any
 logger = logging.getLogger(__name__)
 
 
-def task_send(task: Any, *args: Any) -> bool:
-    """Queue `task(*args)`; False (logged, never raised) when the broker cannot take it."""
+def task_send(task: Any, *args: Any, countdown: float | None = None) -> bool:
+    """Queue `task(*args)` (to start `countdown` seconds from now, if given); False (logged, never raised)
+    when the broker cannot take it."""
     try:
         # One connection attempt, no publish retries: the shared producer pool would retry the connection
         # for 6 s, and a request must not wait on a broker that is down. No result either: nobody reads it
@@ -20,7 +21,7 @@ def task_send(task: Any, *args: Any) -> bool:
         # that is down for 20 seconds before giving up.
         with task.app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=2)
-            task.apply_async(args, connection=conn, retry=False, ignore_result=True)
+            task.apply_async(args, connection=conn, retry=False, ignore_result=True, countdown=countdown)
     except Exception:
         logger.warning("task %s%r not sent; the sweeper will send it", task.name, args, exc_info=True)
         return False

@@ -58,6 +58,7 @@ from measures.models import Plan, Region
 from reporting.models import Figure, Period, RollupRequest, SliceCheck, Submission
 from reporting.read_cache import figures_version_bump
 from reporting.services.broker import task_send
+from reporting.services.read_warm import read_cache_warm_request
 
 logger = logging.getLogger(__name__)
 
@@ -1065,13 +1066,15 @@ def _slice_write_pg(
             cursor.execute(prepare)
         placeholders = ", ".join(["%s"] * len(SLICE_WRITE_PARAMS))
         cursor.execute(f"EXECUTE {name} ({placeholders})", [params[n] for n, _type in SLICE_WRITE_PARAMS])
-        figures, changed, _gone, _checked = cursor.fetchone()
-    return figures, changed
+        figures, changed, gone, _checked = cursor.fetchone()
+    return figures, changed + gone
 
 
 def _slice_write(*, ctx: _Plan, period: Period, province_id: int, cities: list[int] | None = None) -> tuple[int, int]:
-    """Rebuild one slice's stored figures (inside the caller's transaction). Returns (figures, written).
-    `cities` narrows an incremental run on PostgreSQL; the plain path always rebuilds the whole slice."""
+    """Rebuild one slice's stored figures (inside the caller's transaction). Returns (figures, written):
+    the figures computed, and the figure rows inserted, updated or deleted (0 when nothing changed: then
+    cached reads stay valid, see `figures_version_bump`). `cities` narrows an incremental run on PostgreSQL;
+    the plain path always rebuilds the whole slice."""
     if connection.vendor == "postgresql":
         return _slice_write_pg(ctx=ctx, period=period, province_id=province_id, cities=cities)
     return _slice_write_plain(ctx=ctx, period=period, province_id=province_id)
@@ -1095,7 +1098,7 @@ def _slice_write_plain(*, ctx: _Plan, period: Period, province_id: int) -> tuple
         Figure.objects.filter(pk__in=stale).delete()
     written = _figures_write(plan_id=ctx.plan.pk, period_id=period.pk, rows=rows)
     _slice_checked(plan_id=ctx.plan.pk, period_id=period.pk, province_id=province_id)
-    return len(rows), written
+    return len(rows), written + len(stale)
 
 
 def _slice_checked(*, plan_id: int, period_id: int, province_id: int) -> None:
@@ -1108,6 +1111,13 @@ def _slice_checked(*, plan_id: int, period_id: int, province_id: int) -> None:
     )
 
 
+def _figures_changed(*, plan_id: int) -> None:
+    """The plan's figures changed in this transaction: a new version for cached reads, and once it commits a
+    warming of the answers every reader shares (reporting/services/read_warm.py)."""
+    figures_version_bump(plan_id=plan_id)
+    transaction.on_commit(lambda: read_cache_warm_request(plan_id=plan_id))
+
+
 def rollup_slice(*, plan_id: int, period_id: int, province_id: int) -> RollupSummary:
     """One (province, period) slice, in its own transaction: the unit of work of a rebuild task."""
     summary = RollupSummary()
@@ -1116,7 +1126,8 @@ def rollup_slice(*, plan_id: int, period_id: int, province_id: int) -> RollupSum
         period = Period.objects.get(pk=period_id)
         ctx = _Plan(Plan.objects.get(pk=plan_id))
         figures, written = _slice_write(ctx=ctx, period=period, province_id=province_id)
-        figures_version_bump(plan_id=plan_id)
+        if written:
+            _figures_changed(plan_id=plan_id)
     summary.figures, summary.written, summary.slices = figures, written, 1
     summary.periods.append(period.code)
     return summary
@@ -1221,7 +1232,10 @@ def rollup_period(
         RollupRequest.objects.filter(pk__in=[pk for pk, _region in claimed]).delete()
         _requests_follow_up(plan_id=plan_id, period_id=period_id, province_id=province_id, claimed=claimed)
         # Last, so that the version row is locked only until the commit: cached reads follow the new figures.
-        figures_version_bump(plan_id=plan_id)
+        # A run that changed no figure (a nightly rebuild, an approval that moved nothing) keeps the version,
+        # and with it every kept page; the check time it records is keyed apart where it is shown.
+        if summary.written:
+            _figures_changed(plan_id=plan_id)
     return summary
 
 

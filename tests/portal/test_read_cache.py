@@ -6,10 +6,13 @@ import json
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+import pytest
+from django.conf import settings
+
 from measures.models import Region
 from portal.accounts.services import membership_grant
-from reporting.models import ConsistencyCheck, FiguresVersion, Submission
-from reporting.services.rollups import rollup_period
+from reporting.models import ConsistencyCheck, Figure, FiguresVersion, Submission
+from reporting.services.rollups import rollup_period, rollup_slice
 from reporting.services.workflow import submission_city_approve, submission_confirm
 from tests.portal.test_dashboards import INDICATOR, OVERVIEW, SHANGHAI, cities, login, q3, q4, quarter, today  # noqa: F401 - the dashboards' fixtures
 
@@ -249,3 +252,168 @@ def test_a_kept_page_follows_the_language(
         assert english.count("<section") == chinese.count("<section")
         assert english != chinese
         assert client.get(url).content.decode().count("需要关注" if url == OVERVIEW else "目标与序时进度") >= 1
+
+
+# -- a rollup that changes no figure keeps every kept answer; the figures API still shows its new check time --
+
+
+def test_a_rollup_that_changes_no_figure_keeps_the_version_and_the_kept_answers(
+    client,
+    client_for,
+    quarter,  # noqa: F811 - the fixture imported above
+    coordinator,
+    plan,
+    monkeypatch,
+):
+    from rest_framework.renderers import JSONRenderer
+
+    rollup_period(plan_id=plan.pk, period_id=quarter.pk)
+    token = FiguresVersion.objects.get(plan=plan).token
+    login(client, coordinator)
+    api = client_for(coordinator)
+    first_page, first_status = client.get(OVERVIEW), api.get("/api/v1/status/")
+    # Again, nothing changed: the nightly rebuild of one slice, and a whole period's run.
+    home = Region.objects.get(code="320000")
+    assert rollup_slice(plan_id=plan.pk, period_id=quarter.pk, province_id=home.pk).written == 0
+    assert rollup_period(plan_id=plan.pk, period_id=quarter.pk).written == 0
+    assert FiguresVersion.objects.get(plan=plan).token == token
+    renders = []
+    real = JSONRenderer.render
+    monkeypatch.setattr(JSONRenderer, "render", lambda self, *a, **k: renders.append(1) or real(self, *a, **k))
+    monkeypatch.setattr("portal.dashboards.views.dashboard_overview", lambda **kwargs: pytest.fail("recomputed"))
+    # The kept body (the page around it carries a fresh CSRF token and CSP nonce).
+    assert client.get(OVERVIEW).context["body"] == first_page.context["body"]
+    assert api.get("/api/v1/status/").content == first_status.content
+    assert renders == []
+
+
+def test_the_figures_api_shows_the_check_time_of_a_rollup_that_changed_no_figure(
+    client_for,
+    quarter,  # noqa: F811 - the fixture imported above
+    coordinator,
+    plan,
+    time_machine,
+):
+    rollup_period(plan_id=plan.pk, period_id=quarter.pk)
+    api = client_for(coordinator)
+    path = "/api/v1/figures/?region=320000&span=ytd"
+    before = api.get(path).json()["results"]
+    token = FiguresVersion.objects.get(plan=plan).token
+    time_machine.shift(timedelta(hours=2))
+    assert rollup_period(plan_id=plan.pk, period_id=quarter.pk).written == 0
+    assert FiguresVersion.objects.get(plan=plan).token == token
+    after = api.get(path).json()["results"]
+    assert [row["value"] for row in after] == [row["value"] for row in before]
+    assert [row["computed_at"] for row in after] == [row["computed_at"] for row in before]
+    checked = datetime.fromisoformat(before[0]["checked_at"]) + timedelta(hours=2)
+    assert all(checked <= datetime.fromisoformat(row["checked_at"]) < checked + timedelta(minutes=1) for row in after)
+
+
+def test_a_rollup_that_only_removes_a_figure_changes_the_version(
+    client_for,
+    quarter,  # noqa: F811 - the fixture imported above
+    coordinator,
+    plan,
+):
+    rollup_period(plan_id=plan.pk, period_id=quarter.pk)
+    api = client_for(coordinator)
+    nantong = Region.objects.get(name="南通市")
+    # A figure of a city that has no report (as one left behind by a reopened report would be).
+    stale = Figure.objects.filter(plan=plan, period=quarter, region__name="南京市", basis="official").first()
+    stale.pk, stale.region = None, nantong
+    stale.save()
+    path = f"/api/v1/figures/?region={nantong.code}"
+    assert api.get(path).json()["count"] == 1
+    token = FiguresVersion.objects.get(plan=plan).token
+    assert rollup_period(plan_id=plan.pk, period_id=quarter.pk).written == 1
+    assert FiguresVersion.objects.get(plan=plan).token != token
+    assert api.get(path).json()["count"] == 0
+
+
+# -- after a rollup that changed figures, what every reader shares is computed before anyone asks --------------
+
+
+def test_the_warming_keeps_what_the_first_readers_would_compute(
+    client,
+    client_for,
+    quarter,  # noqa: F811 - the fixture imported above
+    coordinator,
+    plan,
+    monkeypatch,
+):
+    from django.core.cache import cache
+
+    from reporting import api_progress
+    from reporting.services.read_warm import read_cache_warm
+
+    rollup_period(plan_id=plan.pk, period_id=quarter.pk)
+    login(client, coordinator)
+    api = client_for(coordinator)
+    cold_status = api.get("/api/v1/status/").content
+    cold_page = client.get(OVERVIEW).context["body"]
+    cache.clear()
+    assert read_cache_warm(plan_id=plan.pk) == settings.READ_CACHE_WARMERS
+    # Neither the judged figures nor the status answer is computed by a reader now.
+    monkeypatch.setattr("portal.dashboards.kept.overview_judged", lambda **kwargs: pytest.fail("judged again"))
+    monkeypatch.setattr(api_progress, "_status_payload", lambda *args: pytest.fail("status again"))
+    assert api.get("/api/v1/status/").content == cold_status
+    assert api.get("/api/v1/status/?period=2025Q4").content == cold_status
+    assert client.get(OVERVIEW).context["body"] == cold_page
+    # Another plan is not the dashboards': nothing kept for it, nothing broken.
+    assert read_cache_warm(plan_id=plan.pk + 1000) == ["reporting.api_progress.status_warm"]
+
+
+def test_a_rollup_asks_for_a_warming_only_when_it_changed_figures(
+    quarter,  # noqa: F811 - the fixture imported above
+    plan,
+    monkeypatch,
+    django_capture_on_commit_callbacks,
+):
+    from reporting.services import rollups
+
+    asked: list[int] = []
+    monkeypatch.setattr(rollups, "read_cache_warm_request", lambda *, plan_id: asked.append(plan_id))
+    home = Region.objects.get(code="320000")
+    # The quarter fixture has rolled 2025Q4 up already: nothing changes.
+    with django_capture_on_commit_callbacks(execute=True):
+        rollup_period(plan_id=plan.pk, period_id=quarter.pk)
+        rollup_slice(plan_id=plan.pk, period_id=quarter.pk, province_id=home.pk)
+    assert asked == []
+    # Xuzhou's city-approved report confirmed: the official figures move.
+    Submission.objects.filter(period=quarter, region__name="徐州市").update(status=Submission.Status.CONFIRMED)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert rollup_period(plan_id=plan.pk, period_id=quarter.pk).written > 0
+    assert asked == [plan.pk]
+
+
+def test_warmings_asked_for_while_one_is_queued_are_one(plan):
+    from django.core.cache import cache
+
+    from reporting.services.read_warm import read_cache_warm, read_cache_warm_request
+
+    cache.delete(f"read-warm:{plan.pk}")
+    try:
+        assert read_cache_warm_request(plan_id=plan.pk) is True
+        assert read_cache_warm_request(plan_id=plan.pk) is False
+        read_cache_warm(plan_id=plan.pk)  # the queued one starts: a rollup committing now asks again
+        assert read_cache_warm_request(plan_id=plan.pk) is True
+    finally:
+        cache.delete(f"read-warm:{plan.pk}")
+
+
+def test_a_kept_overview_shows_a_body_report_change_at_once(
+    client,
+    quarter,  # noqa: F811 - the fixture imported above
+    coordinator,
+    plan,
+):
+    from reporting.selectors.dashboards import reporting_bodies
+
+    rollup_period(plan_id=plan.pk, period_id=quarter.pk)
+    body = reporting_bodies(plan=plan)[0]  # a body the completeness grid lists
+    report = Submission.objects.create(plan=plan, period=quarter, body=body, status="draft", created_by=coordinator)
+    login(client, coordinator)
+    first = client.get(OVERVIEW).context["body"]
+    assert client.get(OVERVIEW).context["body"] == first  # kept
+    Submission.objects.filter(pk=report.pk).update(status="submitted")
+    assert client.get(OVERVIEW).context["body"] != first
