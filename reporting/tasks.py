@@ -29,6 +29,7 @@ def rollup_period_task(plan_id: int, period_id: int, province_id: int | None = N
         "written": summary.written,
         "periods": summary.periods,
         "requests": summary.requests,
+        "handed_on": summary.handed_on,
     }
 
 

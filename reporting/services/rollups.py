@@ -45,7 +45,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from decimal import ROUND_HALF_UP, Context, Decimal
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, cast
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
@@ -187,6 +187,8 @@ class RollupSummary:
     cities: list[int] | None = None
     # The pending rollup requests this run took (and deleted with its figures).
     requests: int = 0
+    # A queued run: the year's later quarters it handed on to their own requests (codes), not computed here.
+    handed_on: list[str] = field(default_factory=list)
 
 
 class FigureRow(NamedTuple):
@@ -1171,6 +1173,26 @@ def _changed_cities(
     return None if set(dirty) >= set(ctx.cities(province_id)) else dirty
 
 
+def _requests_hand_on(
+    *, plan_id: int, province_id: int, later: list[Period], claimed: list[tuple[int, int | None]]
+) -> None:
+    """A queued one-province run's later quarters of the year (their year-to-date and carry-forward include
+    this quarter): one request per later quarter and changed region, written in this run's transaction (so
+    they exist exactly when this quarter's figures do), and a prompt for each after it commits. Each later
+    quarter is then its own slice run, coalesced like an approval's: a burst of approvals in the year's early
+    quarters queues the later quarter once, not once per approval."""
+    regions = sorted({region for _pk, region in claimed}, key=lambda region: -1 if region is None else region)
+    RollupRequest.objects.bulk_create(
+        RollupRequest(plan_id=plan_id, period_id=each.pk, province_id=province_id, region_id=region)
+        for each in later
+        for region in regions
+    )
+    for each in later:
+        transaction.on_commit(
+            lambda each=each: rollup_prompt(plan_id=plan_id, period_id=each.pk, province_id=province_id)  # type: ignore[misc]
+        )
+
+
 def rollup_period(
     *, plan_id: int, period_id: int, province_id: int | None = None, requested: bool = False
 ) -> RollupSummary:
@@ -1179,7 +1201,10 @@ def rollup_period(
     slice's pending rollup requests: they go with the figures they asked for, or not at all.
 
     `requested` (a run the outbox queued): with no pending request left, an earlier run took them and
-    there is nothing to do."""
+    there is nothing to do. A queued one-province run computes its own quarter only and hands the later
+    quarters on to the outbox (`_requests_hand_on`), in its transaction: each is a slice of its own, rebuilt
+    atomically by its own run, and each slice says when it was last checked. An explicit run (a command, an
+    import) still computes them all in its one transaction."""
     summary = RollupSummary()
     with transaction.atomic():
         _lock_slice(plan_id=plan_id, period_id=period_id, province_id=province_id)
@@ -1193,7 +1218,12 @@ def rollup_period(
         provinces = [p.pk for p in plan_provinces(plan=ctx.plan)] if province_id is None else [province_id]
         # Later quarters of the year include this one in their year-to-date; quarters that have not
         # ended yet get no figures (carrying a stock into an unfinished quarter would invent data).
-        later = Period.objects.filter(year=period.year, quarter__gt=period.quarter, end__lt=timezone.localdate())
+        later = list(
+            Period.objects.filter(year=period.year, quarter__gt=period.quarter, end__lt=timezone.localdate()).order_by(
+                "quarter"
+            )
+        )
+        handed_on = requested and province_id is not None
         # A one-province run (what an approval queues) recomputes only the cities whose reports changed.
         dirty = (
             _changed_cities(ctx=ctx, period=period, province_id=province_id, claimed=claimed)
@@ -1201,7 +1231,7 @@ def rollup_period(
             else None
         )
         summary.cities = dirty
-        for each in [period, *later.order_by("quarter")]:
+        for each in [period, *([] if handed_on else later)]:
             if each.pk != period.pk:
                 _lock_slice(plan_id=plan_id, period_id=each.pk, province_id=province_id)
             for province in provinces:
@@ -1219,6 +1249,10 @@ def rollup_period(
                 summary.slices += 1
             summary.periods.append(each.code)
         RollupRequest.objects.filter(pk__in=[pk for pk, _region in claimed]).delete()
+        if handed_on and later:
+            # province_id is set whenever a run hands on (see `handed_on`).
+            _requests_hand_on(plan_id=plan_id, province_id=cast(int, province_id), later=later, claimed=claimed)
+            summary.handed_on = [each.code for each in later]
         _requests_follow_up(plan_id=plan_id, period_id=period_id, province_id=province_id, claimed=claimed)
         # Last, so that the version row is locked only until the commit: cached reads follow the new figures.
         figures_version_bump(plan_id=plan_id)
