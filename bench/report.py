@@ -113,6 +113,19 @@ def verdicts(run: dict[str, Any]) -> list[dict[str, Any]]:
     if r:
         checks = [
             check(r["ratio"] <= 2, r["ratio"], 2, "≤ 2 × the raw SQL", higher_is_better=False),
+        ]
+        if r.get("forced_ratio") is not None:
+            # Added beside the nightly figure: the same job when every slice changed (none skipped).
+            checks.append(
+                check(
+                    r["forced_ratio"] <= 2,
+                    r["forced_ratio"],
+                    2,
+                    "every slice recomputed (forced): ≤ 2 × the raw SQL",
+                    higher_is_better=False,
+                )
+            )
+        checks += [
             {
                 "met": r["half_built_seen"] == 0,
                 "check": "readers never see a half-built state",
@@ -125,14 +138,20 @@ def verdicts(run: dict[str, Any]) -> list[dict[str, Any]]:
             f"coverage, carry-forward and year-to-date reading up to five quarters per slice), {r['slices']} slices "
             "each in its own transaction, merged into the indexed figure table; the first build from empty "
             f"({r.get('first_build_seconds')} s, {r.get('first_build_ratio')}× the raw SQL) also pays for inserting "
-            "every row into four indexes and checking four foreign keys per row at commit; the nightly run rewrites "
-            "only figures that changed (none here) and each slice's check time. Two worker processes ran "
+            "every row into four indexes and checking four foreign keys per row at commit. The nightly run first "
+            "compares each slice's fingerprint (its parameters, every submission and value it reads, its stored "
+            "figures: counts and 64-bit hash sums, one statement) with the one its last full recompute stored, and "
+            "recomputes only the slices that differ (none here; the consistency check at 03:30 still recomputes "
+            "everything independently); forced to recompute every slice it took "
+            f"{r.get('forced_seconds')} s ({r.get('forced_ratio')}× the raw SQL), rewriting only figures that "
+            "changed (none) and each slice's check time. Two worker processes ran "
             f"{r['speedup_two_workers']}× as fast as one on this 2-core machine, where PostgreSQL shares the cores."
         )
         out.append(
             {
                 "scenario": "Full rebuild (nightly, every slice)",
-                "figure": f"{r['seconds']} s with 2 workers ({r['slices']} slices, {r['figures']:,} figures; first "
+                "figure": f"{r['seconds']} s with 2 workers, nothing changed ({r['slices']} slices, "
+                f"{r['figures']:,} figures; every slice recomputed (forced) {r.get('forced_seconds')} s; first "
                 f"build from empty {r.get('first_build_seconds')} s); 1 vs 2 workers on {r['sample_slices']} slices "
                 f"from empty: {r['runs']['one_worker']['seconds']} s vs {r['runs']['two_workers']['seconds']} s",
                 "ceiling": f"{r['ceiling_seconds']} s (raw GROUP BY into an unlogged table; "

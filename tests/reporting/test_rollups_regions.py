@@ -229,7 +229,8 @@ def test_the_slice_statement_is_prepared_once_per_session(plan, user):
 
     def prepares() -> int:
         with CaptureQueriesContext(connection) as queries:
-            rollup_slice(plan_id=plan.pk, period_id=q.pk, province_id=home.pk)
+            # Forced: an unchanged slice is otherwise only checked against its fingerprint, without the statement.
+            rollup_slice(plan_id=plan.pk, period_id=q.pk, province_id=home.pk, force=True)
         return sum(query["sql"].startswith("PREPARE ") for query in queries.captured_queries)
 
     assert prepares() == 1
