@@ -103,7 +103,13 @@ def verdicts(run: dict[str, Any]) -> list[dict[str, Any]]:
                     else ""
                 )
                 + f"; {i['tasks']} tasks for {i['reports_approved']} approved reports",
-                "ceiling": f"{i['ceiling_ms']} ms (raw GROUP BY of the same slice)",
+                "ceiling": f"{i['ceiling_ms']} ms (raw GROUP BY of the same slice)"
+                + (
+                    f"; added, not a budget: {i['ceiling_full_ms']} ms for the portal's output set in raw SQL "
+                    f"(quarter and year to date, both bases, the carry), {i['ratio_to_full_ceiling']}× of it"
+                    if i.get("ceiling_full_ms") is not None
+                    else ""
+                ),
                 "checks": checks,
                 "why": why,
             }
