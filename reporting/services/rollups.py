@@ -1474,12 +1474,13 @@ def rollup_slices(*, plan: Plan | None = None) -> list[tuple[int, int, int]]:
     return out
 
 
-def rollup_everything() -> dict:
-    """The full rebuild in this process: every slice, one transaction each."""
+def rollup_everything(*, force: bool = False) -> dict:
+    """The full rebuild in this process: every slice, one transaction each; with `force`, every slice is
+    recomputed even when its fingerprint shows nothing changed."""
     done = []
     started = time.monotonic()
     for plan_id, period_id, province_id in rollup_slices():
-        rollup_slice(plan_id=plan_id, period_id=period_id, province_id=province_id)
+        rollup_slice(plan_id=plan_id, period_id=period_id, province_id=province_id, force=force)
         done.append(f"{plan_id}:{period_id}:{province_id}")
     return {"rebuilt": done, "seconds": round(time.monotonic() - started, 3)}
 

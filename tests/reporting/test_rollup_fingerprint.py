@@ -45,6 +45,11 @@ def test_an_unchanged_slice_is_checked_without_recomputing_it(plan, slice_, time
     with CaptureQueriesContext(connection) as queries:
         assert rollup_slice(plan_id=plan.pk, period_id=q.pk, province_id=home.pk, force=True).written == 0
     assert any(query["sql"].startswith("EXECUTE rollup_slice_") for query in queries.captured_queries)
+    # The operator's rebuild in one process: only checks, unless forced.
+    for force, executes in ((False, 0), (True, 1)):
+        with CaptureQueriesContext(connection) as queries:
+            rollups.rollup_everything(force=force)
+        assert sum(query["sql"].startswith("EXECUTE rollup_slice_") for query in queries.captured_queries) == executes
 
 
 def _value_edited(plan, q, home, nanjing, reports, user):
