@@ -289,3 +289,28 @@ def test_a_queued_run_hands_the_year_s_later_quarters_on_to_their_own_coalesced_
     assert _figure(plan, FLOW, home, q3, span="ytd").value == Decimal(11)
     assert _figure(plan, STOCK, home, q2).coverage["carried"] == {"320100": q1.code}
     assert rollups.rollup_consistency_check(repair=False) == {plan.code: 0}
+
+
+def test_a_whole_slice_is_planned_for_its_parameters_and_an_incremental_run_keeps_the_generic_plan(plan, user):
+    """PostgreSQL: a whole-slice run sets a custom plan for its statement (faster at national scale, planning
+    included); a run over some cities leaves PostgreSQL's choice (the generic plan)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the prepared statement is PostgreSQL's")
+    q = period_ensure(year=2025, quarter=3)
+    home, nanjing = Region.objects.get(code="320000"), Region.objects.get(code="320100")
+    _confirmed(plan, q, nanjing, {FLOW: Decimal(10)}, user)
+
+    def modes(run) -> list[str]:
+        with CaptureQueriesContext(connection) as queries:
+            run()
+        return [query["sql"].split("= ")[1] for query in queries.captured_queries if "plan_cache_mode" in query["sql"]]
+
+    assert modes(lambda: rollup_slice(plan_id=plan.pk, period_id=q.pk, province_id=home.pk)) == ["force_custom_plan"]
+    RollupRequest.objects.create(plan=plan, period=q, province=home, region=nanjing)
+    assert modes(lambda: rollup_period(plan_id=plan.pk, period_id=q.pk, province_id=home.pk, requested=True)) == [
+        "auto"
+    ]
+    assert _figure(plan, FLOW, home, q).value == Decimal(10)
