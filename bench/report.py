@@ -89,16 +89,28 @@ def verdicts(run: dict[str, Any]) -> list[dict[str, Any]]:
             "(reported, carried, pending, missing) with the reports pending review; rewrites the province figures "
             "that moved and records when the slice was checked, in one transaction with its locks (rebuilding the "
             "whole slice takes "
-            f"{i.get('whole_slice_ms')} ms). An approval in an earlier quarter of the year also recomputes the "
-            "year's later quarters (their year-to-date includes it) in the same task: at province scale the burst "
-            "covers seven quarters, so several timed runs carry one to three more slices."
+            f"{i.get('whole_slice_ms')} ms). An approval in an earlier quarter of the year hands the year's later "
+            "quarters (their year-to-date includes it) on to queued runs of their own, coalesced like approvals; "
+            "one approval's run followed by the runs it hands on takes "
+            f"{i.get('with_later_ms')} ms."
         )
         out.append(
             {
                 "scenario": "Incremental rollup after approvals",
-                "figure": f"{i['slice_ms']} ms for one approval's (province, quarter); {i['tasks']} tasks for "
-                f"{i['reports_approved']} approved reports",
-                "ceiling": f"{i['ceiling_ms']} ms (raw GROUP BY of the same slice)",
+                "figure": f"{i['slice_ms']} ms for one approval's (province, quarter)"
+                + (
+                    f" ({i['with_later_ms']} ms with the later quarters it hands on)"
+                    if i.get("with_later_ms") is not None
+                    else ""
+                )
+                + f"; {i['tasks']} tasks for {i['reports_approved']} approved reports",
+                "ceiling": f"{i['ceiling_ms']} ms (raw GROUP BY of the same slice)"
+                + (
+                    f"; added, not a budget: {i['ceiling_full_ms']} ms for the portal's output set in raw SQL "
+                    f"(quarter and year to date, both bases, the carry), {i['ratio_to_full_ceiling']}× of it"
+                    if i.get("ceiling_full_ms") is not None
+                    else ""
+                ),
                 "checks": checks,
                 "why": why,
             }
@@ -108,6 +120,19 @@ def verdicts(run: dict[str, Any]) -> list[dict[str, Any]]:
     if r:
         checks = [
             check(r["ratio"] <= 2, r["ratio"], 2, "≤ 2 × the raw SQL", higher_is_better=False),
+        ]
+        if r.get("forced_ratio") is not None:
+            # Added beside the nightly figure: the same job when every slice changed (none skipped).
+            checks.append(
+                check(
+                    r["forced_ratio"] <= 2,
+                    r["forced_ratio"],
+                    2,
+                    "every slice recomputed (forced): ≤ 2 × the raw SQL",
+                    higher_is_better=False,
+                )
+            )
+        checks += [
             {
                 "met": r["half_built_seen"] == 0,
                 "check": "readers never see a half-built state",
@@ -120,14 +145,20 @@ def verdicts(run: dict[str, Any]) -> list[dict[str, Any]]:
             f"coverage, carry-forward and year-to-date reading up to five quarters per slice), {r['slices']} slices "
             "each in its own transaction, merged into the indexed figure table; the first build from empty "
             f"({r.get('first_build_seconds')} s, {r.get('first_build_ratio')}× the raw SQL) also pays for inserting "
-            "every row into four indexes and checking four foreign keys per row at commit; the nightly run rewrites "
-            "only figures that changed (none here) and each slice's check time. Two worker processes ran "
+            "every row into four indexes and checking four foreign keys per row at commit. The nightly run first "
+            "compares each slice's fingerprint (its parameters, every submission and value it reads, its stored "
+            "figures: counts and 64-bit hash sums, one statement) with the one its last full recompute stored, and "
+            "recomputes only the slices that differ (none here; the consistency check at 03:30 still recomputes "
+            "everything independently); forced to recompute every slice it took "
+            f"{r.get('forced_seconds')} s ({r.get('forced_ratio')}× the raw SQL), rewriting only figures that "
+            "changed (none) and each slice's check time. Two worker processes ran "
             f"{r['speedup_two_workers']}× as fast as one on this 2-core machine, where PostgreSQL shares the cores."
         )
         out.append(
             {
                 "scenario": "Full rebuild (nightly, every slice)",
-                "figure": f"{r['seconds']} s with 2 workers ({r['slices']} slices, {r['figures']:,} figures; first "
+                "figure": f"{r['seconds']} s with 2 workers, nothing changed ({r['slices']} slices, "
+                f"{r['figures']:,} figures; every slice recomputed (forced) {r.get('forced_seconds')} s; first "
                 f"build from empty {r.get('first_build_seconds')} s); 1 vs 2 workers on {r['sample_slices']} slices "
                 f"from empty: {r['runs']['one_worker']['seconds']} s vs {r['runs']['two_workers']['seconds']} s",
                 "ceiling": f"{r['ceiling_seconds']} s (raw GROUP BY into an unlogged table; "

@@ -382,6 +382,10 @@ class SliceCheck(models.Model):
     period = models.ForeignKey(Period, on_delete=models.CASCADE, related_name="+")
     province = models.ForeignKey(Region, on_delete=models.CASCADE, related_name="+")
     checked_at = models.DateTimeField(_("最近汇总时间"))
+    # What the slice's last full recompute stood on and wrote (`rollups.SLICE_FINGERPRINT_SQL`): a digest of its
+    # parameters, of every submission and value its statement reads and of the figures it left. Blank when the
+    # last run was not a full recompute (an incremental run clears it): the nightly rebuild then recomputes.
+    fingerprint = models.CharField(_("输入指纹"), max_length=64, blank=True, default="", db_default="")
 
     class Meta:
         verbose_name = _("汇总检查时间")

@@ -29,6 +29,7 @@ def rollup_period_task(plan_id: int, period_id: int, province_id: int | None = N
         "written": summary.written,
         "periods": summary.periods,
         "requests": summary.requests,
+        "handed_on": summary.handed_on,
     }
 
 
@@ -50,8 +51,8 @@ def rollup_dispatch_task() -> int:
     soft_time_limit=300,
     time_limit=360,
 )
-def rollup_slice_task(plan_id: int, period_id: int, province_id: int) -> dict:
-    summary = rollups.rollup_slice(plan_id=plan_id, period_id=period_id, province_id=province_id)
+def rollup_slice_task(plan_id: int, period_id: int, province_id: int, force: bool = False) -> dict:
+    summary = rollups.rollup_slice(plan_id=plan_id, period_id=period_id, province_id=province_id, force=force)
     return {"figures": summary.figures, "written": summary.written}
 
 

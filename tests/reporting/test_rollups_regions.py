@@ -229,7 +229,8 @@ def test_the_slice_statement_is_prepared_once_per_session(plan, user):
 
     def prepares() -> int:
         with CaptureQueriesContext(connection) as queries:
-            rollup_slice(plan_id=plan.pk, period_id=q.pk, province_id=home.pk)
+            # Forced: an unchanged slice is otherwise only checked against its fingerprint, without the statement.
+            rollup_slice(plan_id=plan.pk, period_id=q.pk, province_id=home.pk, force=True)
         return sum(query["sql"].startswith("PREPARE ") for query in queries.captured_queries)
 
     assert prepares() == 1
@@ -238,4 +239,78 @@ def test_the_slice_statement_is_prepared_once_per_session(plan, user):
     with connection.cursor() as cursor:
         cursor.execute("DEALLOCATE ALL")
     assert prepares() == 1
+    assert _figure(plan, FLOW, home, q).value == Decimal(10)
+
+
+def test_a_queued_run_hands_the_year_s_later_quarters_on_to_their_own_coalesced_runs(
+    plan, user, monkeypatch, django_capture_on_commit_callbacks
+):
+    """A queued one-province run computes its own quarter; the later quarters of the year (whose
+    year-to-date and carry include it) get their own requests in its transaction and one prompt each, and
+    once they have run every figure equals a full recomputation."""
+    from reporting.tasks import rollup_period_task
+
+    sent = []
+    monkeypatch.setattr(rollup_period_task, "apply_async", lambda args, **options: sent.append(args))
+    q1, q2, q3 = (period_ensure(year=2025, quarter=n) for n in (1, 2, 3))
+    home, nanjing = Region.objects.get(code="320000"), Region.objects.get(code="320100")
+    county = Region.objects.get(code="320102")
+    _confirmed(plan, q1, nanjing, {FLOW: Decimal(1), STOCK: Decimal(10)}, user)
+    _confirmed(plan, q2, nanjing, {FLOW: Decimal(2)}, user)
+    _confirmed(plan, q3, nanjing, {FLOW: Decimal(3), STOCK: Decimal(30)}, user)
+    for each in (q1, q2, q3):
+        rollup_period(plan_id=plan.pk, period_id=each.pk, province_id=home.pk)
+    assert _figure(plan, FLOW, home, q3, span="ytd").value == Decimal(6)
+    # The county's Q1 report arrives and is confirmed: its request names the county.
+    _confirmed(plan, q1, county, {FLOW: Decimal(5), STOCK: Decimal(4)}, user)
+    RollupRequest.objects.create(plan=plan, period=q1, province=home, region=county)
+    with django_capture_on_commit_callbacks(execute=True):
+        summary = rollups.rollup_run(plan_id=plan.pk, period_id=q1.pk, province_id=home.pk, requested=True)
+    assert (summary.periods, summary.handed_on) == ([q1.code], [q2.code, q3.code])
+    assert _figure(plan, FLOW, home, q1).value == Decimal(6)
+    # Q2 and Q3 are untouched until their own runs, which their requests (naming the county) ask for.
+    assert _figure(plan, FLOW, home, q3, span="ytd").value == Decimal(6)
+    assert sorted(RollupRequest.objects.values_list("period_id", "region_id")) == [
+        (q2.pk, county.pk),
+        (q3.pk, county.pk),
+    ]
+    assert sent == [(plan.pk, q2.pk, home.pk, True), (plan.pk, q3.pk, home.pk, True)]
+    # Another approval in Q1 while those runs wait: its own run hands on again, and the waiting runs take it.
+    RollupRequest.objects.create(plan=plan, period=q1, province=home, region=nanjing)
+    with django_capture_on_commit_callbacks(execute=True):
+        rollups.rollup_run(plan_id=plan.pk, period_id=q1.pk, province_id=home.pk, requested=True)
+    assert len(sent) == 2
+    later = rollups.rollup_run(plan_id=plan.pk, period_id=q2.pk, province_id=home.pk, requested=True)
+    assert (later.requests, later.cities, later.handed_on) == (2, [nanjing.pk], [q3.code])
+    # Q3's run takes its two requests and the two Q2's run handed on (Q3's year-to-date includes Q2).
+    later = rollups.rollup_run(plan_id=plan.pk, period_id=q3.pk, province_id=home.pk, requested=True)
+    assert (later.requests, later.cities, later.handed_on) == (4, [nanjing.pk], [])
+    assert RollupRequest.objects.count() == 0
+    assert _figure(plan, FLOW, home, q3, span="ytd").value == Decimal(11)
+    assert _figure(plan, STOCK, home, q2).coverage["carried"] == {"320100": q1.code}
+    assert rollups.rollup_consistency_check(repair=False) == {plan.code: 0}
+
+
+def test_a_whole_slice_is_planned_for_its_parameters_and_an_incremental_run_keeps_the_generic_plan(plan, user):
+    """PostgreSQL: a whole-slice run sets a custom plan for its statement (faster at national scale, planning
+    included); a run over some cities leaves PostgreSQL's choice (the generic plan)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the prepared statement is PostgreSQL's")
+    q = period_ensure(year=2025, quarter=3)
+    home, nanjing = Region.objects.get(code="320000"), Region.objects.get(code="320100")
+    _confirmed(plan, q, nanjing, {FLOW: Decimal(10)}, user)
+
+    def modes(run) -> list[str]:
+        with CaptureQueriesContext(connection) as queries:
+            run()
+        return [query["sql"].split("= ")[1] for query in queries.captured_queries if "plan_cache_mode" in query["sql"]]
+
+    assert modes(lambda: rollup_slice(plan_id=plan.pk, period_id=q.pk, province_id=home.pk)) == ["force_custom_plan"]
+    RollupRequest.objects.create(plan=plan, period=q, province=home, region=nanjing)
+    assert modes(lambda: rollup_period(plan_id=plan.pk, period_id=q.pk, province_id=home.pk, requested=True)) == [
+        "auto"
+    ]
     assert _figure(plan, FLOW, home, q).value == Decimal(10)
