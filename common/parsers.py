@@ -59,9 +59,15 @@ def _not_json(reason: str) -> ApplicationError:
     )
 
 
-def body_too_big() -> ApplicationError:
-    """The answer to Django's RequestDataTooBig, so that every oversized body says the same thing."""
-    return _too_big(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+def body_too_big(limit: int | None = None) -> ApplicationError:
+    """The answer to an oversized body (Django's RequestDataTooBig by default, over
+    DATA_UPLOAD_MAX_MEMORY_SIZE), so that every one says the same thing."""
+    return _too_big(settings.DATA_UPLOAD_MAX_MEMORY_SIZE if limit is None else limit)
+
+
+def body_declared_length(request: Any) -> int:
+    """The body's length as the client declared it (0 when absent or not a number)."""
+    return _declared_length(request)
 
 
 def _read_bounded(stream: IO[bytes], parser_context: dict[str, Any] | None) -> bytes:
@@ -149,7 +155,7 @@ class StrictMultiPartParser(parsers.MultiPartParser):
     is larger than the largest file the API takes plus the form fields' own limit."""
 
     def parse(self, stream: IO[bytes], media_type: str | None = None, parser_context: Any = None) -> Any:
-        limit = settings.EVIDENCE_MAX_BYTES + (settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0)
+        limit = settings.REQUEST_BODY_MAX_BYTES
         if _declared_length((parser_context or {}).get("request")) > limit:
             raise _too_big(limit)
         return super().parse(stream, media_type, parser_context)

@@ -86,6 +86,13 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
         return _respond(request, 400, _("请求有误"), _("请求格式有误，服务器无法处理。"))
 
 
+def body_over_limit(request: HttpRequest, limit: int) -> HttpResponse:
+    """413 for a body declared larger than the portal takes anywhere (BodyLimitMiddleware)."""
+    with translation.override(_language(request)):
+        error = body_too_big(limit)
+        return _respond(request, 413, _("请求体过大"), error.message, errors=error.errors)
+
+
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     with translation.override(_language(request)):
         # The services word their refusals for the person refused ("只有本市审核员可以进行市级审核。").

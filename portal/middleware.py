@@ -16,8 +16,10 @@ from django.utils import translation
 from django.utils.cache import patch_cache_control
 from django.utils.translation import gettext as _
 
+from common.parsers import body_declared_length
 from portal.accounts.context import RequestInfo, current_request
 from portal.accounts.validators import password_valid_until
+from portal.errors import body_over_limit
 
 SAFE_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
@@ -57,6 +59,23 @@ class RequestContextMiddleware:
         ):
             patch_cache_control(response, private=True, no_store=True)
         return response
+
+
+class BodyLimitMiddleware:
+    """Refuses (413) a request whose declared body is over REQUEST_BODY_MAX_BYTES before a byte of it is read.
+
+    Django reads a body only when asked, but the CSRF check asks for every form POST, signed in or not,
+    and its multipart parser spools files of any size to disk; the API's parsers and the forms' own limits
+    come after that. A body without a declared length is read as empty by Django's WSGI handler."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        limit = settings.REQUEST_BODY_MAX_BYTES
+        if limit is not None and body_declared_length(request) > limit:
+            return body_over_limit(request, limit)
+        return self.get_response(request)
 
 
 class SessionTimeoutMiddleware:

@@ -58,6 +58,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "portal.middleware.RequestContextMiddleware",
+    # Before anything reads the body (the CSRF check reads a form POST's).
+    "portal.middleware.BodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -329,6 +331,12 @@ CSRF_FAILURE_VIEW = "portal.errors.csrf_failure"
 # Evidence files: what a reporter may attach, and how large.
 EVIDENCE_MAX_BYTES = env.int("EVIDENCE_MAX_BYTES", default=20 * 1024 * 1024)
 EVIDENCE_MAX_FILES_PER_SUBMISSION = env.int("EVIDENCE_MAX_FILES_PER_SUBMISSION", default=50)
+# Any request body, page or API, is refused (413) above this from its declared length before a byte is read
+# (portal.middleware.BodyLimitMiddleware): the largest file the portal takes plus the form fields' own limit.
+# Without it a multipart POST to any address, signed in or not, is spooled to disk whole by the CSRF check.
+REQUEST_BODY_MAX_BYTES = env.int(
+    "REQUEST_BODY_MAX_BYTES", default=EVIDENCE_MAX_BYTES + (DATA_UPLOAD_MAX_MEMORY_SIZE or 0)
+)
 
 # Lockout is per username on purpose (等保 2.0: 5 failures lock the account for 30 minutes); the
 # per-IP variant would lock a whole city office behind one NAT address.

@@ -355,6 +355,30 @@ def test_an_oversized_form_on_a_page_is_a_chinese_413_page(db):
     assert "请求体过大，上限为 2 MB。" in response.content.decode()
 
 
+@override_settings(REQUEST_BODY_MAX_BYTES=LIMIT)
+def test_a_body_over_the_portal_limit_is_refused_before_anything_reads_it(db):
+    # Anonymous, no CSRF token: without the limit the CSRF check reads (spools) the whole multipart body first
+    # and answers 403; with it the body is refused from its declared length.
+    client = Client(raise_request_exception=False, enforce_csrf_checks=True)
+    big = io.BytesIO(b"x" * (LIMIT + 1))
+    big.name = "big.pdf"
+
+    page = client.post("/accounts/login/", {"username": "x", "file": big})
+    big.seek(0)
+    api = client.post("/api/v1/auth/token/", {"username": "x", "file": big})
+
+    assert page.status_code == 413
+    assert "请求体过大，上限为 2 MB。" in page.content.decode()
+    assert api.status_code == 413
+    assert api.json() == TOO_BIG
+
+
+def test_the_body_limit_covers_the_largest_upload():
+    from django.conf import settings
+
+    assert settings.REQUEST_BODY_MAX_BYTES >= settings.EVIDENCE_MAX_BYTES + LIMIT
+
+
 def test_a_failed_csrf_check_is_a_chinese_403_page(db):
     client = Client(enforce_csrf_checks=True)
 

@@ -408,6 +408,29 @@ def test_evidence_with_wrong_content_is_refused_with_a_message(client, draft, na
     assert Submission.objects.get(pk=draft.pk).version == draft.version
 
 
+def test_an_upload_over_the_portal_limit_is_refused_before_it_is_read(
+    client, draft, nanjing_reporter, settings, tmp_path
+):
+    settings.PRIVATE_FILES_ROOT = tmp_path
+    settings.REQUEST_BODY_MAX_BYTES = 4096
+    client.force_login(nanjing_reporter)
+    pdf = b"%PDF-1.4\n" + b"0" * 8192
+    response = client.post(
+        _url("evidence_upload", draft), {"version": draft.version, "file": SimpleUploadedFile("大文件.pdf", pdf)}
+    )
+    assert response.status_code == 413
+    assert "请求体过大，上限为 4 KB。" in response.content.decode()
+    assert Evidence.objects.count() == 0
+    assert not any(tmp_path.rglob("*.pdf"))
+    # Under the limit the same page takes it.
+    settings.REQUEST_BODY_MAX_BYTES = 64 * 1024
+    response = client.post(
+        _url("evidence_upload", draft), {"version": draft.version, "file": SimpleUploadedFile("大文件.pdf", pdf)}
+    )
+    assert response.status_code == 302
+    assert Evidence.objects.get(submission=draft).size == len(pdf)
+
+
 def test_due_list_query_count_does_not_grow_with_periods_and_submissions(
     client, plan, nanjing, nanjing_reporter, time_machine
 ):
