@@ -463,3 +463,15 @@ def test_the_snapshot_stores_its_content_as_the_canonical_text_it_hashed(world, 
     assert stored == canonical_json(snapshot.content)
     assert hashlib.sha256(stored.encode("utf-8")).hexdigest() == snapshot.content_sha256
     assert ReportSnapshot.objects.get(pk=snapshot.pk).content == snapshot.content
+
+
+def test_the_report_reads_workflow_steps_without_joining_the_user_table(world, auditor):
+    """The actor's name is looked up per step: the user table is small and seldom analysed, and joined to the
+    steps the planner took it for one row and scanned the steps' index once per user."""
+    scope, audience = report_scope_resolve(user=auditor, period="2025Q4")
+    with CaptureQueriesContext(connection) as queries:
+        content = report_content(scope=scope, audience=audience, cut_off=timezone.now())
+    steps = [q["sql"] for q in queries.captured_queries if q["sql"].startswith('SELECT "reporting_transition"')]
+    assert len(steps) == 1
+    assert "JOIN" not in steps[0]
+    assert {r["user"] for r in content["parts"]["changes"] if r["kind"] == "状态"} >= {"nj-reporter"}
