@@ -663,9 +663,11 @@ def _changes(ctx: _Context, submissions: list[Submission]) -> list[dict[str, Any
                 "reason": reason,
             }
         )
+    # Narrowed to the reports read (as the outer query is) so that their steps are found by index, not by
+    # scanning every submit step there is.
     submitted_before = Transition.objects.filter(
         submission_id=OuterRef("submission_id"), action=Transition.Action.SUBMIT, at__lt=OuterRef("history_date")
-    )
+    ).filter(submission_id__in=by_id)
     # The historical model's own manager: each DataValue.history builds a manager class anew (~2 ms).
     history = _value_history()
     changed = (
