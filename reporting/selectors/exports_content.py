@@ -12,9 +12,11 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
+from functools import cache
 from typing import Any, NamedTuple
 
-from django.db.models import Exists, OuterRef, Q
+from django.contrib.auth.models import User
+from django.db.models import Exists, OuterRef, Q, Subquery
 from django.utils import timezone, translation
 
 from indicators.models import Indicator, Target
@@ -613,6 +615,11 @@ def _cities_below(
     return rows, lagging
 
 
+@cache
+def _value_history() -> Any:
+    return DataValue.history.model._default_manager  # type: ignore[attr-defined]
+
+
 def _changes(ctx: _Context, submissions: list[Submission]) -> list[dict[str, Any]]:
     """Every workflow step of the reports, and every value changed after the report was first submitted:
     who changed what, when, and why (the reason of the return or reopening that allowed the change).
@@ -621,11 +628,14 @@ def _changes(ctx: _Context, submissions: list[Submission]) -> list[dict[str, Any
     first query already holds; a value counts as changed when some submit step came before one of its
     versions (an EXISTS the database answers with one semi-join instead of a sub-select per version)."""
     by_id = {s.pk: s for s in submissions}
+    # The actor's name by a lookup per step, not a join: the user table is small and seldom analysed, and
+    # the planner, taking it for one row, scanned the steps' index once per user.
+    actor = User.objects.filter(pk=OuterRef("actor_id")).values("username")
     transitions = list(
         Transition.objects.filter(submission_id__in=by_id)
         .exclude(action=Transition.Action.CREATE)
         .order_by("at", "id")
-        .values_list("submission_id", "action", "from_status", "to_status", "at", "reason", "actor__username")
+        .values_list("submission_id", "action", "from_status", "to_status", "at", "reason", Subquery(actor))
     )
     status_labels = dict(Submission.Status.choices)
     reasons: dict[int, list[tuple[datetime, str]]] = defaultdict(list)
@@ -653,17 +663,21 @@ def _changes(ctx: _Context, submissions: list[Submission]) -> list[dict[str, Any
                 "reason": reason,
             }
         )
+    # Narrowed to the reports read (as the outer query is) so that their steps are found by index, not by
+    # scanning every submit step there is.
     submitted_before = Transition.objects.filter(
         submission_id=OuterRef("submission_id"), action=Transition.Action.SUBMIT, at__lt=OuterRef("history_date")
-    )
+    ).filter(submission_id__in=by_id)
+    # The historical model's own manager: each DataValue.history builds a manager class anew.
+    history = _value_history()
     changed = (
-        DataValue.history.filter(submission_id__in=by_id, indicator_id__in=ctx.indicators)
+        history.filter(submission_id__in=by_id, indicator_id__in=ctx.indicators)
         .filter(Exists(submitted_before))
         .values("id")
     )
     # The changed values' whole trail, so each change can be shown against the version before it.
     trail = (
-        DataValue.history.filter(id__in=changed)
+        history.filter(id__in=changed)
         .order_by("id", "history_date", "history_id")
         .values(
             "id",

@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import Case, OuterRef, Q, QuerySet, Subquery, When
 
 from indicators.models import Indicator, Target
 from measures.models import Measure, Plan, Programme, Region, Task
@@ -55,6 +55,9 @@ def target_progress(
     current_figures: dict[int, Figure] = {}
     if province is not None:
         fields = [f.attname for f in Figure._meta.concrete_fields]
+        # Only the current quarter's rows become figures: the earlier quarters' coverage (JSON, parsed row by
+        # row) is left unread.
+        columns = ["current_coverage" if name == "coverage" else name for name in fields]
         rows = (
             Figure.objects.filter(
                 plan=plan,
@@ -64,8 +67,13 @@ def target_progress(
                 indicator_id__in={t.indicator_id for t in targets},
                 period__end__lte=period.end,
             )
+            .annotate(
+                current_coverage=Case(
+                    When(period=period, then="coverage"), output_field=Figure._meta.get_field("coverage")
+                )
+            )
             .order_by("period__year", "period__quarter")
-            .values_list("period__end", *fields)
+            .values_list("period__end", *columns)
         )
         value_at = fields.index("value")
         indicator_at = fields.index("indicator_id")

@@ -22,7 +22,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import OperationalError, connection, transaction
-from django.db.models import JSONField, Value
+from django.db.models import Value
 from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -115,9 +115,10 @@ def _snapshot_build(*, user: User, scope: ReportScope, audience: Audience) -> Re
     )
     # The content goes to the database as the canonical text just hashed, serialised once: JSONField would
     # serialise it twice more (validate() and the INSERT), with every Chinese character as a \u escape
-    # for PostgreSQL to decode. Serialising it above is the check that validate() would repeat.
+    # for PostgreSQL to decode. Serialising it above is the check that validate() would repeat. The column
+    # is `json` on PostgreSQL, so the text is stored as it is (see JSONTextField).
     _validated(snapshot, checked=("content",))
-    snapshot.content = Cast(Value(text), output_field=JSONField())
+    snapshot.content = Cast(Value(text), output_field=ReportSnapshot._meta.get_field("content"))
     snapshot.save()
     snapshot.content = content
     return snapshot

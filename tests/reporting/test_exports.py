@@ -16,7 +16,7 @@ from reporting.exports.summary import number_text
 from reporting.models import ExportJob, ReportSnapshot
 from reporting.selectors.exports import report_content, report_scope_resolve, snapshot_diff
 from reporting.services import workflow
-from reporting.services.exports import export_job_create, export_job_run
+from reporting.services.exports import canonical_json, export_job_create, export_job_run
 from reporting.services.rollups import rollup_period
 from reporting.services.submissions import submission_values_put
 from tests.reporting.test_exports_support import (
@@ -449,3 +449,29 @@ def test_a_small_xlsx_is_built_in_memory_a_large_one_streamed_with_the_same_cell
     # The mode follows from the content alone: the same content gives the same bytes each time.
     assert small.read_bytes() == again.read_bytes()
     assert large.read_bytes() == large_again.read_bytes()
+
+
+def test_the_snapshot_stores_its_content_as_the_canonical_text_it_hashed(world, auditor):
+    """The column keeps the text as sent (PostgreSQL `json`, not `jsonb`, which would re-serialise it in its
+    own key order and spacing): the stored text is the one whose SHA-256 is recorded, and it reads back as
+    the content that was built."""
+    snapshot = _export(auditor, period="2025").snapshot
+    text_of = "content::text" if connection.vendor == "postgresql" else "content"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {text_of} FROM reporting_reportsnapshot WHERE id = %s", [snapshot.pk])  # noqa: S608
+        stored = cursor.fetchone()[0]
+    assert stored == canonical_json(snapshot.content)
+    assert hashlib.sha256(stored.encode("utf-8")).hexdigest() == snapshot.content_sha256
+    assert ReportSnapshot.objects.get(pk=snapshot.pk).content == snapshot.content
+
+
+def test_the_report_reads_workflow_steps_without_joining_the_user_table(world, auditor):
+    """The actor's name is looked up per step: the user table is small and seldom analysed, and joined to the
+    steps the planner took it for one row and scanned the steps' index once per user."""
+    scope, audience = report_scope_resolve(user=auditor, period="2025Q4")
+    with CaptureQueriesContext(connection) as queries:
+        content = report_content(scope=scope, audience=audience, cut_off=timezone.now())
+    steps = [q["sql"] for q in queries.captured_queries if q["sql"].startswith('SELECT "reporting_transition"')]
+    assert len(steps) == 1
+    assert "JOIN" not in steps[0]
+    assert {r["user"] for r in content["parts"]["changes"] if r["kind"] == "状态"} >= {"nj-reporter"}
