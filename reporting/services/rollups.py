@@ -24,7 +24,8 @@ consistency check's independent recomputation) reads the same sums with one GROU
 them into figures in Python and upserts them. Slices are
 independent, so the nightly rebuild fans out to as many Celery workers as there are (`rollup_rebuild_enqueue`);
 on PostgreSQL it recomputes only the slices whose fingerprint (what they stand on and what they hold) differs
-from the one their last full recompute stored (`SLICE_FINGERPRINT_SQL`).
+from the one their last full recompute stored (`SLICE_FINGERPRINT_SQL`), checked for a province's quarters at
+once (`SLICES_FINGERPRINT_SQL`, one task per province and a few years).
 
 Each slice is written in one transaction: readers see a slice's old figures or its new ones, never a
 mixture. Two runs of the same slice serialise (PostgreSQL: an advisory lock on the slice; a run over every
