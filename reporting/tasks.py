@@ -56,9 +56,25 @@ def rollup_slice_task(plan_id: int, period_id: int, province_id: int, force: boo
     return {"figures": summary.figures, "written": summary.written}
 
 
+@shared_task(
+    acks_late=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=True,
+    max_retries=5,
+    soft_time_limit=300,
+    time_limit=360,
+)
+def rollup_province_task(plan_id: int, province_id: int, period_ids: list[int], force: bool = False) -> dict:
+    found = rollups.rollup_province_rebuild(
+        plan_id=plan_id, province_id=province_id, period_ids=period_ids, force=force
+    )
+    return {"checked": len(found.checked), "figures": found.figures, "queued": found.queued}
+
+
 @shared_task(**RETRYING, soft_time_limit=3500, time_limit=3600)
 def rollup_all_task() -> dict:
-    # Fans out one task per (plan, period, province) slice, so every worker takes a share.
+    # Fans out one task per (plan, province), which checks its slices and queues one task per slice to recompute,
+    # so every worker takes a share.
     return {"queued": rollups.rollup_rebuild_enqueue()}
 
 
