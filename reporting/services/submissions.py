@@ -25,6 +25,7 @@ from indicators.models import Indicator
 from measures.models import Measure, Plan, Region, ResponsibleBody
 from reporting.models import DataValue, Narrative, Period, Submission, Transition
 from reporting.selectors import indicators_expected, measures_for_narrative
+from reporting.selectors.definitions import INDICATOR_FIELDS_FOR_VALUES
 
 MAX_COMMENT = 2000
 MAX_NARRATIVE = 5000
@@ -640,21 +641,25 @@ def submission_values_put(
     return submission, values_write_locked(submission=submission, user=user, values=values).summary
 
 
-def values_write_locked(*, submission: Submission, user: User, values: Any, fresh: bool = False) -> ValuesWritten:
+def values_write_locked(
+    *,
+    submission: Submission,
+    user: User,
+    values: Any,
+    fresh: bool = False,
+    indicators: list[Indicator] | None = None,
+) -> ValuesWritten:
     """Check every item, then write them, for a submission the caller has locked and found editable
-    (`fresh`: created in this transaction, so it has no values yet). Raises ValidationError naming each
-    failing item (`values.<code>.<field>`) before anything is written."""
-    indicators = indicators_for_values(submission=submission)
+    (`fresh`: created in this transaction, so it has no values yet; `indicators`: its reporter's
+    `indicators_for_values`, when the caller has read them). Raises ValidationError naming each failing
+    item (`values.<code>.<field>`) before anything is written."""
+    if indicators is None:
+        indicators = indicators_for_values(submission=submission)
     cleaned = values_clean(submission=submission, values=values, indicators=indicators)
     summary, after = _rows_upsert(
         model=DataValue, key="indicator", submission=submission, user=user, cleaned=cleaned, fresh=fresh
     )
     return ValuesWritten(summary=summary, indicators=indicators, values=after)
-
-
-# What checking, writing and the completeness check read of an indicator (`value_clean`, `_rows_upsert`,
-# `submission_completeness_errors`, `value_as_number`): its long texts (definition, labels) are not read.
-INDICATOR_FIELDS_FOR_VALUES = ("id", "plan_id", "code", "name", "kind", "scale")
 
 
 def indicators_for_values(*, submission: Submission) -> list[Indicator]:
