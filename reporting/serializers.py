@@ -89,9 +89,7 @@ class SubmissionCreateSerializer(serializers.Serializer):
         return region
 
     def validate_body(self, value: str) -> ResponsibleBody:
-        body = (
-            self._known("body", value.strip()) or ResponsibleBody.objects.filter(code=value.strip()).first()
-        )
+        body = self._known("body", value.strip()) or ResponsibleBody.objects.filter(code=value.strip()).first()
         if body is None:
             raise serializers.ValidationError(_("没有代码为“%(code)s”的责任单位。") % {"code": value})
         return body

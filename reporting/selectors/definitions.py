@@ -15,7 +15,7 @@ that matched nothing, whose error message they own)."""
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.auth.models import User
 from django.db import connection, models
@@ -40,17 +40,22 @@ def _columns(model: type[models.Model], names: tuple[str, ...] | None = None) ->
     return [f for f in model._meta.concrete_fields if names is None or f.attname in names]
 
 
+def _column(field: models.Field) -> str:
+    # Concrete fields, each with a column (Field.column is None only for a field without one).
+    return connection.ops.quote_name(cast(str, field.column))
+
+
 def _select(model: type[models.Model], alias: str, names: tuple[str, ...] | None = None) -> str:
-    quote = connection.ops.quote_name
-    return ", ".join(f"{alias}.{quote(f.column)}" for f in _columns(model, names))
+    return ", ".join(f"{alias}.{_column(f)}" for f in _columns(model, names))
 
 
 def _instance(model: type[models.Model], values: tuple[Any, ...], names: tuple[str, ...] | None = None) -> Any:
     """A model instance from a row of `_select`'s columns, converted as the ORM converts them."""
     fields = _columns(model, names)
     converted = []
-    for value, f in zip(values, fields, strict=True):
+    for raw, f in zip(values, fields, strict=True):
         col = f.get_col(model._meta.db_table)
+        value = raw
         for converter in (*connection.ops.get_db_converters(col), *col.get_db_converters(connection)):
             value = converter(value, col, connection)
         converted.append(value)
@@ -77,7 +82,7 @@ _INDICATOR_ORDER = "m.number, i.sort_order, i.code"
 
 
 def _indicator_columns() -> str:
-    return ", ".join(f"i.{connection.ops.quote_name(f.column)}" for f in _columns(Indicator, INDICATOR_FIELDS_FOR_VALUES))
+    return ", ".join(f"i.{_column(f)}" for f in _columns(Indicator, INDICATOR_FIELDS_FOR_VALUES))
 
 
 def _indicators_digest(*, plan: tuple[str, list[Any]], body: tuple[str, list[Any]] | None) -> tuple[str, list[Any]]:
@@ -102,7 +107,9 @@ class ReportDefinitions:
             return None
         return read[1]
 
-    def indicators_of(self, *, plan: Plan, region: Region | None, body: ResponsibleBody | None) -> list[Indicator] | None:
+    def indicators_of(
+        self, *, plan: Plan, region: Region | None, body: ResponsibleBody | None
+    ) -> list[Indicator] | None:
         """The reporter's indicators when they were read for these very objects, else None."""
         if self.indicators is None or len(self.indicators_for) != 3:
             return None
@@ -130,35 +137,37 @@ def report_definitions_read(*, user: User, data: Any) -> ReportDefinitions | Non
     join_params: list[Any] = []
     wanted: list[tuple[str, Any, type[models.Model]]] = []
 
-    def lateral(name: str, key: Any, model: type[models.Model], where: str, order: str, more: list[Any]) -> None:
+    def lateral(name: str, key: Any, model: type[models.Model], where: tuple[str, list[Any]], order: str) -> None:
         alias = f"d_{name}"
         joins.append(
             f"LEFT JOIN LATERAL (SELECT {_select(model, 't')} FROM {connection.ops.quote_name(model._meta.db_table)} t "  # noqa: S608 - the models' own names
-            f"WHERE {where} ORDER BY {order} LIMIT 1) {alias} ON TRUE"
+            f"WHERE {where[0]} ORDER BY {order} LIMIT 1) {alias} ON TRUE"
         )
         select.append(_select(model, alias))
-        join_params.extend(more)
+        join_params.extend(where[1])
         wanted.append((name, key, model))
 
     period_code = _code(data, "period")
     parsed = period_code_parse(code=period_code) if period_code else None
     if parsed is not None:
-        lateral("period", period_code, Period, "t.year = %s AND t.quarter = %s", "t.id", list(parsed))
+        lateral("period", period_code, Period, ("t.year = %s AND t.quarter = %s", list(parsed)), "t.id")
     region_code, body_code = _code(data, "region"), _code(data, "body")
     if region_code is not None:
-        lateral("region", region_code, Region, "t.code = %s", "t.sort_order, t.code", [region_code])
+        lateral("region", region_code, Region, ("t.code = %s", [region_code]), "t.sort_order, t.code")
     if body_code is not None:
-        lateral("body", body_code, ResponsibleBody, "t.code = %s", "t.code", [body_code])
+        lateral("body", body_code, ResponsibleBody, ("t.code = %s", [body_code]), "t.code")
     plan_given = "plan" in data
     plan_code = _code(data, "plan")
     if plan_code is not None or not plan_given:
-        where, more = ("t.code = %s", [plan_code]) if plan_code is not None else ("TRUE", [])
-        lateral("plan", plan_code, Plan, where, "t.issued_on, t.code", more)
+        where = ("t.code = %s", [plan_code]) if plan_code is not None else ("TRUE", [])
+        lateral("plan", plan_code, Plan, where, "t.issued_on, t.code")
     # The indicator set's digest, for a city or a body (not both: that report is refused before any value).
     reporter: str | None = None
     if "plan" in {w[0] for w in wanted} and (region_code is None) != (body_code is None):
         reporter = "city" if region_code is not None else "body"
-        digest, more = _indicators_digest(plan=("d_plan.id", []), body=("d_body.id", []) if reporter == "body" else None)
+        digest, more = _indicators_digest(
+            plan=("d_plan.id", []), body=("d_body.id", []) if reporter == "body" else None
+        )
         select.append(f"({digest})")
         params.extend(more)
     sql = f"SELECT {', '.join(select)} FROM (SELECT 1) one {' '.join(joins)}"  # noqa: S608 - built above
@@ -197,7 +206,7 @@ def _indicator_set(*, plan: Plan, reporter: str, body: Any, digest: str | None) 
     with connection.cursor() as cursor:
         # The rows and their digest in one statement: the list is kept under the digest of these very rows.
         cursor.execute(
-            f"SELECT ({digest_sql}), {_indicator_columns()} {source} ORDER BY {_INDICATOR_ORDER}",  # noqa: S608
+            f"SELECT ({digest_sql}), {_indicator_columns()} {source} ORDER BY {_INDICATOR_ORDER}",
             [*digest_params, *params],
         )
         rows = cursor.fetchall()

@@ -70,9 +70,7 @@ def report_upload(
     else:
         submission = submission_lock(submission=submission, expected_version=expected_version)
     ensure_editable(submission=submission, user=user)
-    written = values_write_locked(
-        submission=submission, user=user, values=values, fresh=created, indicators=indicators
-    )
+    written = values_write_locked(submission=submission, user=user, values=values, fresh=created, indicators=indicators)
     if submit:
         submission = submission_submit_locked(submission=submission, user=user, written=written)
     return submission, created, written.summary
