@@ -15,12 +15,13 @@ that matched nothing, whose error message they own)."""
 
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any
 
 from django.contrib.auth.models import User
 from django.db import connection, models
 from django.utils import timezone
 
+from common.rows import model_column, model_columns, model_fields, model_from_row
 from indicators.models import Indicator
 from measures.models import Plan, Region, ResponsibleBody
 from portal.accounts.selectors import memberships_attach, memberships_sql
@@ -34,32 +35,6 @@ INDICATOR_FIELDS_FOR_VALUES = ("id", "plan_id", "code", "name", "kind", "scale")
 # Indicator lists kept by this process, by (plan, reporter, digest); a handful of reporter kinds and plans.
 _KEPT_MAX = 64
 _indicator_sets: OrderedDict[tuple[int, str, str], list[Indicator]] = OrderedDict()
-
-
-def _columns(model: type[models.Model], names: tuple[str, ...] | None = None) -> list[models.Field]:
-    return [f for f in model._meta.concrete_fields if names is None or f.attname in names]
-
-
-def _column(field: models.Field) -> str:
-    # Concrete fields, each with a column (Field.column is None only for a field without one).
-    return connection.ops.quote_name(cast(str, field.column))
-
-
-def _select(model: type[models.Model], alias: str, names: tuple[str, ...] | None = None) -> str:
-    return ", ".join(f"{alias}.{_column(f)}" for f in _columns(model, names))
-
-
-def _instance(model: type[models.Model], values: tuple[Any, ...], names: tuple[str, ...] | None = None) -> Any:
-    """A model instance from a row of `_select`'s columns, converted as the ORM converts them."""
-    fields = _columns(model, names)
-    converted = []
-    for raw, f in zip(values, fields, strict=True):
-        col = f.get_col(model._meta.db_table)
-        value = raw
-        for converter in (*connection.ops.get_db_converters(col), *col.get_db_converters(connection)):
-            value = converter(value, col, connection)
-        converted.append(value)
-    return model.from_db(connection.alias, [f.attname for f in fields], converted)
 
 
 def _indicators_from_where(*, plan: tuple[str, list[Any]], body: tuple[str, list[Any]] | None) -> tuple[str, list[Any]]:
@@ -82,7 +57,7 @@ _INDICATOR_ORDER = "m.number, i.sort_order, i.code"
 
 
 def _indicator_columns() -> str:
-    return ", ".join(f"i.{_column(f)}" for f in _columns(Indicator, INDICATOR_FIELDS_FOR_VALUES))
+    return ", ".join(f"i.{model_column(f)}" for f in model_fields(Indicator, INDICATOR_FIELDS_FOR_VALUES))
 
 
 def _indicators_digest(*, plan: tuple[str, list[Any]], body: tuple[str, list[Any]] | None) -> tuple[str, list[Any]]:
@@ -139,11 +114,12 @@ def report_definitions_read(*, user: User, data: Any) -> ReportDefinitions | Non
 
     def lateral(name: str, key: Any, model: type[models.Model], where: tuple[str, list[Any]], order: str) -> None:
         alias = f"d_{name}"
+        table = connection.ops.quote_name(model._meta.db_table)
         joins.append(
-            f"LEFT JOIN LATERAL (SELECT {_select(model, 't')} FROM {connection.ops.quote_name(model._meta.db_table)} t "  # noqa: S608 - the models' own names
+            f"LEFT JOIN LATERAL (SELECT {model_columns(model, 't')} FROM {table} t "  # noqa: S608 - the models' own names
             f"WHERE {where[0]} ORDER BY {order} LIMIT 1) {alias} ON TRUE"
         )
-        select.append(_select(model, alias))
+        select.append(model_columns(model, alias))
         join_params.extend(where[1])
         wanted.append((name, key, model))
 
@@ -181,7 +157,7 @@ def report_definitions_read(*, user: User, data: Any) -> ReportDefinitions | Non
         width = len(model._meta.concrete_fields)
         values = row[position : position + width]
         position += width
-        known.found[name] = (key, _instance(model, values) if values[0] is not None else None)
+        known.found[name] = (key, model_from_row(model, values) if values[0] is not None else None)
     plan = known.found.get("plan", (None, None))[1]
     holder = known.found.get("region" if reporter == "city" else "body", (None, None))[1]
     if reporter is not None and plan is not None and holder is not None:
@@ -210,7 +186,7 @@ def _indicator_set(*, plan: Plan, reporter: str, body: Any, digest: str | None) 
             [*digest_params, *params],
         )
         rows = cursor.fetchall()
-    indicators = [_instance(Indicator, tuple(r[1:]), names) for r in rows]
+    indicators = [model_from_row(Indicator, tuple(r[1:]), names) for r in rows]
     if rows:
         _indicator_sets[(key[0], key[1], rows[0][0])] = indicators
         while len(_indicator_sets) > _KEPT_MAX:
