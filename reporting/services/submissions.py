@@ -140,17 +140,19 @@ def _rows_upsert(
     changed: list[Any] = []
     targets: dict[int, Any] = {}
     key_id = f"{key}_id"
+    submission_id, user_id = submission.pk, user.pk
     for target, clean in cleaned:
-        current = existing.get(target.pk)
+        target_id = target.pk
+        current = existing.get(target_id)
         if current is not None and all(getattr(current, k) == v for k, v in clean.items()):
             summary.unchanged += 1
             continue
         # Each row as its columns (attnames): the one-statement write reads nothing else, and a model instance
         # costs more to build than that statement takes to send it. The ORM path below makes instances.
-        row = SimpleNamespace(submission_id=submission.pk, updated_by_id=user.pk, **{key_id: target.pk}, **clean)
+        row = SimpleNamespace(submission_id=submission_id, updated_by_id=user_id, **{key_id: target_id}, **clean)
         (created if current is None else changed).append(row)
-        targets[target.pk] = target
-        after[target.pk] = row
+        targets[target_id] = target
+        after[target_id] = row
     if not created and not changed:
         return summary, after
     summary.created, summary.updated = len(created), len(changed)
@@ -414,10 +416,10 @@ def _upsert_with_history_sql(
     user = history.get_default_history_user(rows[0])
     ops = connection.ops
     params: list[Any] = []
-    prepare = [_db_prep(f, connection) for f in columns]
+    prepare = [(f.attname, _db_prep(f, connection)) for f in columns]
     for row in rows:
         row.updated_at = when  # auto_now, as bulk_create's pre_save would set it
-        params.extend(prep(getattr(row, f.attname)) for f, prep in zip(columns, prepare, strict=True))
+        params.extend([prep(getattr(row, attname)) for attname, prep in prepare])
     placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
     # Concrete fields, each with a column (Field.column is None only for a field without one).
     names = [ops.quote_name(cast(str, f.column)) for f in columns]
