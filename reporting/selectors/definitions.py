@@ -13,7 +13,6 @@ Every answer is a hint: the serializer's validators use an object only when it w
 code they are checking, and read it themselves otherwise (another database, an unexpected input, a code
 that matched nothing, whose error message they own)."""
 
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,9 +31,10 @@ from reporting.selectors import period_code_parse
 # `submission_completeness_errors`, `value_as_number`): its long texts (definition, labels) are not read.
 INDICATOR_FIELDS_FOR_VALUES = ("id", "plan_id", "code", "name", "kind", "scale")
 
-# Indicator lists kept by this process, by (plan, reporter, digest); a handful of reporter kinds and plans.
+# Indicator lists kept by this process, by (plan, reporter, digest): a handful of reporter kinds and plans, so
+# the bound only stops lists of old digests piling up. A plain dict: each get and set is atomic in threads too.
 _KEPT_MAX = 64
-_indicator_sets: OrderedDict[tuple[int, str, str], list[Indicator]] = OrderedDict()
+_indicator_sets: dict[tuple[int, str, str], list[Indicator]] = {}
 
 
 def _indicators_from_where(*, plan: tuple[str, list[Any]], body: tuple[str, list[Any]] | None) -> tuple[str, list[Any]]:
@@ -172,7 +172,6 @@ def _indicator_set(*, plan: Plan, reporter: str, body: Any, digest: str | None) 
     key = (plan.pk, reporter if reporter == "city" else f"body:{body.pk}", digest or "")
     kept = _indicator_sets.get(key)
     if kept is not None:
-        _indicator_sets.move_to_end(key)
         return kept
     names = INDICATOR_FIELDS_FOR_VALUES
     plan_id = ("%s", [plan.pk])
@@ -188,9 +187,9 @@ def _indicator_set(*, plan: Plan, reporter: str, body: Any, digest: str | None) 
         rows = cursor.fetchall()
     indicators = [model_from_row(Indicator, tuple(r[1:]), names) for r in rows]
     if rows:
+        if len(_indicator_sets) >= _KEPT_MAX:
+            _indicator_sets.clear()
         _indicator_sets[(key[0], key[1], rows[0][0])] = indicators
-        while len(_indicator_sets) > _KEPT_MAX:
-            _indicator_sets.popitem(last=False)
     return indicators
 
 
