@@ -49,12 +49,13 @@ def verdicts(run: dict[str, Any]) -> list[dict[str, Any]]:
         why = (
             f"A report is one POST /api/v1/submissions/report/ (create, values and submit in one transaction; "
             f"{b['requests'] / b['reports']:.2f} requests per report with the resends, replayed from the idempotency "
-            f"store) against one bare POST; it authenticates a knox token, resolves the user's scope, validates "
+            f"store) against one bare POST; it authenticates a knox token, reads the user's memberships, the period, "
+            "the city, the plan and a digest of the city's indicator list in one statement, validates "
             f"{b['values_per_report']:.0f} values through the shared rules, creates the report with its history row "
             "and Transition in one statement (an existing one is locked and its version checked), checks the report "
             "is complete against last quarter, writes the values with their history rows and the report's version "
             "in one statement, the submit's row, history row and Transition in one more, and the idempotency "
-            "record: 14 statements (pinned by tests/reporting/test_api_queries.py) where the bare view makes one."
+            "record: 10 statements (pinned by tests/reporting/test_api_queries.py) where the bare view makes one."
         )
         out.append(
             {

@@ -88,15 +88,13 @@ def _read_bounded(stream: IO[bytes], parser_context: dict[str, Any] | None) -> b
 def _depth(value: Any) -> int:
     """Nesting depth of a parsed JSON value, walked without recursion."""
     deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
+    stack: list[tuple[Any, int]] = [(value, 1)] if isinstance(value, dict | list) else []
     while stack:
         item, level = stack.pop()
-        if isinstance(item, dict):
-            deepest = max(deepest, level)
-            stack.extend((child, level + 1) for child in item.values())
-        elif isinstance(item, list):
-            deepest = max(deepest, level)
-            stack.extend((child, level + 1) for child in item)
+        # Only containers are walked: a scalar adds no level (a report's values are mostly scalars).
+        children = item.values() if isinstance(item, dict) else item
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children if isinstance(child, dict | list))
     return deepest
 
 

@@ -40,6 +40,7 @@ from reporting.filters import SubmissionFilter
 from reporting.idempotency import idempotent
 from reporting.models import Evidence, Period, Submission
 from reporting.selectors import period_get_by_code, submission_list
+from reporting.selectors.definitions import report_definitions_read
 from reporting.selectors.history import submission_history
 from reporting.selectors.submissions import due_list, submission_detail_list
 from reporting.serializers import (
@@ -358,8 +359,10 @@ class SubmissionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @action(detail=False, methods=["post"])
     @idempotent
     def report(self, request: Request) -> Response:
-        data = parsed(ReportUploadSerializer, request)
         user = actor(request)
+        # The memberships, period, reporter, plan and the reporter's indicators in one statement (PostgreSQL).
+        known = report_definitions_read(user=user, data=request.data)
+        data = parsed(ReportUploadSerializer, request, definitions=known)
         # Addressed by its natural key, the report answers as its detail URL would: 404 outside the
         # user's scope, 403 where the user may read it but not write it.
         probe = Submission(plan=data["plan"], period=data["period"], region=data.get("region"), body=data.get("body"))
@@ -379,6 +382,9 @@ class SubmissionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             submit=data["submit"],
             expected_version=version,
             version_stated=stated,
+            indicators=known.indicators_of(plan=data["plan"], region=data.get("region"), body=data.get("body"))
+            if known is not None
+            else None,
         )
         context = {**self.get_serializer_context(), "summary": summary.__dict__}
         return Response(

@@ -71,27 +71,34 @@ class SubmissionCreateSerializer(serializers.Serializer):
         max_length=64, required=False, help_text=_("方案代码；省略时为最早印发的方案（目前只有一个）")
     )
 
+    def _known(self, name: str, key: str | None) -> Any:
+        """What `report_definitions_read` read for `name` under exactly `key` (context "definitions"), or None."""
+        known = self.context.get("definitions")
+        return known.get(name, key) if known is not None else None
+
     def validate_period(self, value: str) -> Period:
-        period = period_get_by_code(code=value)
+        period = self._known("period", value) or period_get_by_code(code=value)
         if period is None:
             raise serializers.ValidationError(_("没有代码为“%(code)s”的填报期（格式如 2025Q4）。") % {"code": value})
         return period
 
     def validate_region(self, value: str) -> Region:
-        region = Region.objects.filter(code=value.strip()).first()
+        region = self._known("region", value.strip()) or Region.objects.filter(code=value.strip()).first()
         if region is None:
             raise serializers.ValidationError(_("没有代码为“%(code)s”的行政区划。") % {"code": value})
         return region
 
     def validate_body(self, value: str) -> ResponsibleBody:
-        body = ResponsibleBody.objects.filter(code=value.strip()).first()
+        body = self._known("body", value.strip()) or ResponsibleBody.objects.filter(code=value.strip()).first()
         if body is None:
             raise serializers.ValidationError(_("没有代码为“%(code)s”的责任单位。") % {"code": value})
         return body
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        plans = Plan.objects.order_by("issued_on", "code")
-        plan = plans.filter(code=attrs["plan"]).first() if "plan" in attrs else plans.first()
+        plan = self._known("plan", attrs.get("plan"))
+        if plan is None:
+            plans = Plan.objects.order_by("issued_on", "code")
+            plan = plans.filter(code=attrs["plan"]).first() if "plan" in attrs else plans.first()
         if plan is None:
             raise serializers.ValidationError({"plan": [_("没有这个方案。")]})
         attrs["plan"] = plan

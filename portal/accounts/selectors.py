@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass, field
 from datetime import date
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
@@ -75,6 +76,26 @@ def with_memberships(users: QuerySet, *, day: date | None = None) -> QuerySet:
         .values(row=text)
     )
     return users.annotate(_portal_memberships=ArraySubquery(rows), _portal_memberships_on=Value(day))
+
+
+def memberships_sql(*, user_id: int, day: date) -> tuple[str, list[Any]]:
+    """PostgreSQL: an ARRAY(…) expression of the memberships of user `user_id` active on `day`, as the texts
+    `with_memberships` reads, for a caller that reads them in a statement of its own (then
+    `memberships_attach`); with its parameters."""
+    table = Membership._meta.db_table
+    sql = (
+        "ARRAY(SELECT role || ':' || COALESCE(region_id::text, '') || ':' || COALESCE(body_id::text, '') "  # noqa: S608 - the model's table
+        f"FROM {table} WHERE user_id = %s AND valid_from <= %s AND (valid_to IS NULL OR valid_to >= %s))"
+    )
+    return sql, [user_id, day, day]
+
+
+def memberships_attach(*, user: User, rows: list[str], day: date) -> None:
+    """Give `user` the memberships read by `memberships_sql` for `day`, so that `user_scope` costs no query."""
+    setattr(user, "_portal_memberships", rows)  # noqa: B010 - the per-request attributes with_memberships sets
+    setattr(user, "_portal_memberships_on", day)  # noqa: B010
+    if hasattr(user, "_portal_scope"):
+        delattr(user, "_portal_scope")
 
 
 def _membership_rows(user: User | AnonymousUser, on: date | None) -> list[tuple[str, int | None, int | None]]:

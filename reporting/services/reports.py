@@ -12,6 +12,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 
 from common.errors import ApplicationError
+from indicators.models import Indicator
 from measures.models import Plan, Region, ResponsibleBody
 from reporting.models import Period, Submission
 from reporting.services.submissions import (
@@ -37,6 +38,7 @@ def report_upload(
     submit: bool = False,
     expected_version: int | None = None,
     version_stated: bool = False,
+    indicators: list[Indicator] | None = None,
 ) -> tuple[Submission, bool, WriteSummary]:
     """Returns the submission, whether this call created it, and what the values write changed.
 
@@ -46,7 +48,10 @@ def report_upload(
 
     A report this call created is not read back under a lock: the row is this transaction's own and not yet
     visible to anyone else (an identical request waits on the unique index until this one ends), and it
-    has no values yet; it carries the plan, period and reporter objects it was created with."""
+    has no values yet; it carries the plan, period and reporter objects it was created with.
+
+    `indicators`: the reporter's expected indicators (`indicators_for_values` of this plan and reporter) when
+    the caller has them already; read here otherwise."""
     submission, created = submission_get_or_create_in_transaction(
         user=user, plan=plan, period=period, region=region, body=body
     )
@@ -65,7 +70,7 @@ def report_upload(
     else:
         submission = submission_lock(submission=submission, expected_version=expected_version)
     ensure_editable(submission=submission, user=user)
-    written = values_write_locked(submission=submission, user=user, values=values, fresh=created)
+    written = values_write_locked(submission=submission, user=user, values=values, fresh=created, indicators=indicators)
     if submit:
         submission = submission_submit_locked(submission=submission, user=user, written=written)
     return submission, created, written.summary

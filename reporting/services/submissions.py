@@ -25,6 +25,7 @@ from indicators.models import Indicator
 from measures.models import Measure, Plan, Region, ResponsibleBody
 from reporting.models import DataValue, Narrative, Period, Submission, Transition
 from reporting.selectors import indicators_expected, measures_for_narrative
+from reporting.selectors.definitions import INDICATOR_FIELDS_FOR_VALUES
 
 MAX_COMMENT = 2000
 MAX_NARRATIVE = 5000
@@ -139,17 +140,19 @@ def _rows_upsert(
     changed: list[Any] = []
     targets: dict[int, Any] = {}
     key_id = f"{key}_id"
+    submission_id, user_id = submission.pk, user.pk
     for target, clean in cleaned:
-        current = existing.get(target.pk)
+        target_id = target.pk
+        current = existing.get(target_id)
         if current is not None and all(getattr(current, k) == v for k, v in clean.items()):
             summary.unchanged += 1
             continue
         # Each row as its columns (attnames): the one-statement write reads nothing else, and a model instance
         # costs more to build than that statement takes to send it. The ORM path below makes instances.
-        row = SimpleNamespace(submission_id=submission.pk, updated_by_id=user.pk, **{key_id: target.pk}, **clean)
+        row = SimpleNamespace(submission_id=submission_id, updated_by_id=user_id, **{key_id: target_id}, **clean)
         (created if current is None else changed).append(row)
-        targets[target.pk] = target
-        after[target.pk] = row
+        targets[target_id] = target
+        after[target_id] = row
     if not created and not changed:
         return summary, after
     summary.created, summary.updated = len(created), len(changed)
@@ -413,10 +416,10 @@ def _upsert_with_history_sql(
     user = history.get_default_history_user(rows[0])
     ops = connection.ops
     params: list[Any] = []
-    prepare = [_db_prep(f, connection) for f in columns]
+    prepare = [(f.attname, _db_prep(f, connection)) for f in columns]
     for row in rows:
         row.updated_at = when  # auto_now, as bulk_create's pre_save would set it
-        params.extend(prep(getattr(row, f.attname)) for f, prep in zip(columns, prepare, strict=True))
+        params.extend([prep(getattr(row, attname)) for attname, prep in prepare])
     placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
     # Concrete fields, each with a column (Field.column is None only for a field without one).
     names = [ops.quote_name(cast(str, f.column)) for f in columns]
@@ -640,21 +643,25 @@ def submission_values_put(
     return submission, values_write_locked(submission=submission, user=user, values=values).summary
 
 
-def values_write_locked(*, submission: Submission, user: User, values: Any, fresh: bool = False) -> ValuesWritten:
+def values_write_locked(
+    *,
+    submission: Submission,
+    user: User,
+    values: Any,
+    fresh: bool = False,
+    indicators: list[Indicator] | None = None,
+) -> ValuesWritten:
     """Check every item, then write them, for a submission the caller has locked and found editable
-    (`fresh`: created in this transaction, so it has no values yet). Raises ValidationError naming each
-    failing item (`values.<code>.<field>`) before anything is written."""
-    indicators = indicators_for_values(submission=submission)
+    (`fresh`: created in this transaction, so it has no values yet; `indicators`: its reporter's
+    `indicators_for_values`, when the caller has read them). Raises ValidationError naming each failing
+    item (`values.<code>.<field>`) before anything is written."""
+    if indicators is None:
+        indicators = indicators_for_values(submission=submission)
     cleaned = values_clean(submission=submission, values=values, indicators=indicators)
     summary, after = _rows_upsert(
         model=DataValue, key="indicator", submission=submission, user=user, cleaned=cleaned, fresh=fresh
     )
     return ValuesWritten(summary=summary, indicators=indicators, values=after)
-
-
-# What checking, writing and the completeness check read of an indicator (`value_clean`, `_rows_upsert`,
-# `submission_completeness_errors`, `value_as_number`): its long texts (definition, labels) are not read.
-INDICATOR_FIELDS_FOR_VALUES = ("id", "plan_id", "code", "name", "kind", "scale")
 
 
 def indicators_for_values(*, submission: Submission) -> list[Indicator]:

@@ -164,3 +164,21 @@ def test_an_expired_token_presented_is_refused_and_deleted(user):
 
     assert client.get("/api/v1/periods/").status_code == 401
     assert AuthToken.objects.count() == 0
+
+
+def test_the_token_read_by_hand_is_the_querysets(user):
+    """The presented key's tokens and users are read by one hand-written query: the same instances, every
+    field converted, as `filter(token_key=…).select_related("user")` returns."""
+    from portal.accounts.auth import _tokens_with_users
+
+    AuthToken.objects.create(user=user)
+    stored = AuthToken.objects.get()
+    by_hand = _tokens_with_users(stored.token_key)
+    by_orm = list(AuthToken.objects.filter(token_key=stored.token_key).select_related("user"))
+
+    def fields(obj):
+        return {f.attname: getattr(obj, f.attname) for f in type(obj)._meta.concrete_fields}
+
+    assert [(fields(t), fields(t.user)) for t in by_hand] == [(fields(t), fields(t.user)) for t in by_orm]
+    assert by_hand[0].expiry.tzinfo is not None
+    assert _tokens_with_users("no-such") == []
