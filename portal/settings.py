@@ -318,7 +318,6 @@ ROLLUP_DISPATCH_AFTER_SECONDS = env.int("ROLLUP_DISPATCH_AFTER_SECONDS", default
 # is followed by one warming, not one per rollup.
 READ_CACHE_WARMERS = [
     "portal.dashboards.kept.overview_warm",
-    "portal.dashboards.kept.indicators_warm",
     "reporting.api_progress.status_warm",
     "reporting.api_progress.figures_warm",
 ]

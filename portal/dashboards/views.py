@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET
 
 from common.requests import AuthenticatedRequest
 from measures.models import Plan
-from portal.dashboards.kept import indicator_key, indicator_parts, overview_judged_kept, overview_judged_key
+from portal.dashboards.kept import overview_judged_kept, overview_judged_key
 from reporting.models import Figure, Period
 from reporting.read_cache import read_cached, read_key, read_version, read_version_and_digest
 from reporting.selectors.dashboards import (
@@ -30,6 +30,7 @@ from reporting.selectors.dashboards import (
     city_home,
     completeness_grid,
     dashboard_overview,
+    indicator_detail,
     measure_detail,
     overview_submissions_sql,
     periods_ended,
@@ -167,6 +168,41 @@ def measure(request: AuthenticatedRequest, number: int) -> HttpResponse:
     return render(request, "dashboards/measure.html", _context(audience, periods, period, basis, plan=plan, data=data))
 
 
+def _trend_chart(data: IndicatorDetail) -> dict:
+    """The trend chart's series, in the shape dashboards.js hands to ECharts (numbers as strings)."""
+    projection: list[str | None] = [None] * len(data.trend)
+    if data.projection is not None and data.current is not None:
+        codes = [p.code for p in data.trend]
+        projection[codes.index(data.current.code)] = str(data.current.value)
+        if data.projection[0] in codes:
+            projection[codes.index(data.projection[0])] = str(data.projection[1])
+    return {
+        "categories": [p.code for p in data.trend],
+        "unit": data.indicator.unit,
+        "decimals": data.indicator.decimals,
+        "series": [
+            {"key": "actual", "name": _("实际值"), "data": [_text(p.value) for p in data.trend]},
+            {"key": "expected", "name": _("序时进度"), "data": [_text(p.expected) for p in data.trend]},
+            {"key": "projection", "name": _("预测"), "data": projection},
+        ],
+        "target": _text(data.target_value),
+        "target_name": _("目标值"),
+    }
+
+
+def _cities_chart(data: IndicatorDetail) -> dict:
+    return {
+        "categories": [row.region.name for row in data.cities],
+        "unit": data.indicator.unit,
+        "decimals": data.indicator.decimals,
+        "series": [{"key": "cities", "name": _("各市"), "data": [_text(row.figure.value) for row in data.cities]}],
+    }
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
 @login_required
 @require_GET
 def indicator(request: AuthenticatedRequest, code: str) -> HttpResponse:
@@ -177,22 +213,23 @@ def indicator(request: AuthenticatedRequest, code: str) -> HttpResponse:
     if plan is None or period is None:
         return _empty(request, audience, plan, periods)
     # The city breakdown follows who may see which figures; the rest is the same for every reader.
-    key = indicator_key(
-        plan_id=plan.pk,
-        code=code,
-        period_id=period.pk,
-        basis=basis,
-        province=audience.province,
-        visibility=figures_visibility(user=request.user),
-        version=read_version(plan_id=plan.pk),
+    key = read_key(
+        "indicator",
+        plan.pk,
+        code,
+        period.pk,
+        basis,
+        audience.province,
+        figures_visibility(user=request.user),
+        read_version(plan_id=plan.pk),
     )
     context = _context(audience, periods, period, basis, plan=plan)
 
     def parts() -> tuple[IndicatorDetail, dict, dict | None] | Literal[False]:
         return read_cached(
             key,
-            lambda: indicator_parts(
-                plan=plan, code=code, period=period, audience=audience, user=request.user, basis=basis
+            lambda: _indicator_parts(
+                request=request, audience=audience, plan=plan, code=code, period=period, basis=basis
             ),
         )
 
@@ -218,6 +255,15 @@ def indicator(request: AuthenticatedRequest, code: str) -> HttpResponse:
             # Callable[[], T]: an open mypy bug (python/mypy#12557, #15459).
             context[name] = SimpleLazyObject(lambda index=index: found[index])  # type: ignore[misc]
     return render(request, "dashboards/indicator.html", context)
+
+
+def _indicator_parts(
+    *, request: AuthenticatedRequest, audience: Audience, plan: Plan, code: str, period: Period, basis: str
+) -> tuple[IndicatorDetail, dict, dict | None] | Literal[False]:
+    data = indicator_detail(plan=plan, code=code, period=period, audience=audience, user=request.user, basis=basis)
+    if data is None:
+        return False  # an unknown indicator: cached too (None would read as "not cached")
+    return data, _trend_chart(data), _cities_chart(data) if data.cities else None
 
 
 @login_required

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser, User
-from django.db.models import Q, QuerySet, Subquery
+from django.db.models import Q, Subquery
 from django.utils import timezone
 
 from indicators.models import Indicator, Target
@@ -791,13 +791,11 @@ def indicator_detail(
     code: str,
     period: Period,
     audience: Audience,
-    user: User | AnonymousUser | None,
+    user: User | AnonymousUser,
     basis: str = Figure.Basis.OFFICIAL,
-    figures: QuerySet[Figure] | None = None,
 ) -> IndicatorDetail | None:
     """An indicator's province trend against its target trajectory and projection, the city breakdown
-    of the period (ranked), and the coverage of every figure. Nine queries. The city breakdown is drawn from
-    `figures`, the figures the reader may see: by default `figures_visible_to(user)`."""
+    of the period (ranked), and the coverage of every figure. Nine queries."""
     indicator = (
         Indicator.objects.filter(plan=plan, code=code, is_active=True)
         .select_related("measure", "measure__programme", "task", "lead_body")
@@ -882,14 +880,17 @@ def indicator_detail(
     else:
         cities_scope = "none"
     if cities_scope != "none" and indicator.reporter != Indicator.Reporter.BODY:
-        visible = figures if figures is not None else figures_visible_to(user=user, plan=plan)
-        city_figures = visible.filter(
-            indicator=indicator,
-            period=period,
-            basis=basis,
-            span=Figure.Span.YTD,
-            region__level=Region.Level.CITY,
-        ).select_related("region")
+        city_figures = (
+            figures_visible_to(user=user, plan=plan)
+            .filter(
+                indicator=indicator,
+                period=period,
+                basis=basis,
+                span=Figure.Span.YTD,
+                region__level=Region.Level.CITY,
+            )
+            .select_related("region")
+        )
         ranked = sorted(
             city_figures,
             key=lambda f: (f.value is None, -(f.value or 0), f.region.sort_order),

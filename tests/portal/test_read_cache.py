@@ -475,7 +475,7 @@ def test_a_kept_figures_page_is_what_drf_renders(
         assert kept[0] == json.dumps(json.loads(indented), ensure_ascii=False, separators=(",", ":")).encode()
 
 
-# -- the warming keeps the province's figures page and the indicator pages for readers who see everything ----
+# -- the warming keeps the province's figures page for readers who see everything --------------------------
 
 
 def test_the_warming_keeps_the_province_figures_page_for_readers_who_see_everything(
@@ -514,49 +514,3 @@ def test_the_warming_keeps_the_province_figures_page_for_readers_who_see_everyth
     fresh = client_for(coordinator).get(path).json()["results"]
     assert serialised
     assert fresh != json.loads(cold)["results"]
-
-
-def test_the_warming_keeps_the_indicator_pages_for_readers_who_see_everything(
-    client,
-    quarter,  # noqa: F811 - the fixture imported above
-    coordinator,
-    auditor,
-    edu_reporter,
-    nanjing_reporter,
-    plan,
-    monkeypatch,
-):
-    from django.core.cache import cache
-
-    from portal.dashboards import kept
-    from reporting.services.read_warm import read_cache_warm
-
-    rollup_period(plan_id=plan.pk, period_id=quarter.pk)
-    login(client, coordinator)
-    first = client.get(INDICATOR)
-    cold = first.context["body"]
-    assert "徐州市" not in [row.region.name for row in first.context["data"].cities]  # city-approved only
-    cache.clear()
-    read_cache_warm(plan_id=plan.pk)
-    computed: list[str] = []
-    real = kept.indicator_detail
-    monkeypatch.setattr(kept, "indicator_detail", lambda **kw: computed.append(kw["code"]) or real(**kw))
-    assert client.get(INDICATOR).context["body"] == cold
-    login(client, auditor)
-    assert "各设区市排名" in client.get(INDICATOR).content.decode()
-    assert computed == []
-    # Other visibility classes are never given what was kept for those who see everything.
-    login(client, edu_reporter)
-    assert client.get(INDICATOR).status_code == 200
-    assert computed == [PER_10000]
-    login(client, nanjing_reporter)
-    page = client.get(INDICATOR)
-    assert [row.region.name for row in page.context["data"].cities] == ["南京市"]
-    assert computed == [PER_10000, PER_10000]
-    # Nor a kept answer the figures have moved past: Xuzhou's report confirmed and rolled up.
-    login(client, coordinator)
-    Submission.objects.filter(period=quarter, region__name="徐州市").update(status=Submission.Status.CONFIRMED)
-    assert rollup_period(plan_id=plan.pk, period_id=quarter.pk).written > 0
-    fresh = client.get(INDICATOR)
-    assert computed == [PER_10000, PER_10000, PER_10000]
-    assert "徐州市" in [row.region.name for row in fresh.context["data"].cities]
