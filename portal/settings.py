@@ -321,6 +321,7 @@ ROLLUP_DISPATCH_AFTER_SECONDS = env.int("ROLLUP_DISPATCH_AFTER_SECONDS", default
 READ_CACHE_WARMERS = [
     "portal.dashboards.kept.overview_warm",
     "reporting.api_progress.status_warm",
+    "reporting.api_progress.figures_warm",
 ]
 READ_CACHE_WARM_AFTER_SECONDS = env.float("READ_CACHE_WARM_AFTER_SECONDS", default=2.0)
 # A request body that is not a file upload (JSON, a form) is refused above this, 413 (a full report's values

@@ -1,10 +1,11 @@
 """Read-only REST endpoints for progress: rolled-up figures with their coverage, the status grid of
 targets and measures, completeness of reporting, and the user's in-app notifications."""
 
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.validators import slug_re
+from django.db.models import QuerySet
 from django.http import Http404, HttpResponse
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -14,6 +15,7 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
 from rest_framework.generics import get_object_or_404
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -21,16 +23,27 @@ from common.parsers import body_refuse_unreadable
 from measures.models import Plan
 from reporting.api import errors
 from reporting.models import Figure, Notification, Period
-from reporting.read_cache import read_cache_json_keep, read_cached_answer, read_ids_and_version, read_key, read_version
+from reporting.read_cache import (
+    read_cache_json_keep,
+    read_cache_page_keep,
+    read_cached_answer,
+    read_cached_page,
+    read_ids_and_version,
+    read_key,
+    read_version,
+)
 from reporting.selectors import periods_chosen, plans_chosen
 from reporting.selectors.progress import (
+    FIGURES_VISIBLE_ALL,
     completeness,
     figures_visibility,
     figures_visible_to,
+    figures_visible_to_all,
     plan_status,
     slice_checked_at,
 )
 from reporting.services.notifications import notification_mark_read
+from reporting.services.rollups import plan_province
 from reporting.status import STATUS_LABELS
 
 PLAN = OpenApiParameter(
@@ -158,31 +171,29 @@ class FigureViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def list(self, request: Request, *args: Any, **kwargs: Any) -> HttpResponse:  # type: ignore[override]
         """One page from the read cache, keyed by the figures' version, who may see which figures, every
         filter and the page asked for. The page is cut in the database: a period holds every province's
-        figures at national scale, and a miss must not serialise them all."""
+        figures at national scale, and a miss must not serialise them all. Its links (next, previous) are
+        built for each request (`read_cached_page`)."""
         # Each row shows its slice's check time (checked_at), which a rollup that changed no figure moves.
         plan_id, period_id, version = _frame(request, checks=True)
         data = self._filters()
-        key = read_key(
-            "figures",
-            plan_id,
-            period_id,
-            figures_visibility(user=request.user),
-            sorted(data.items()),
-            request.get_host(),
-            request.query_params.get("limit"),
-            request.query_params.get("offset"),
-            version,
+        key = _figures_key(
+            plan_id=plan_id,
+            period_id=period_id,
+            visibility=figures_visibility(user=request.user),
+            filters=data,
+            limit=request.query_params.get("limit"),
+            offset=request.query_params.get("offset"),
+            version=version,
         )
-        return read_cached_answer(
-            request, key, lambda: self._page(Plan.objects.get(pk=plan_id), Period.objects.get(pk=period_id), data)
-        )
+        # DEFAULT_PAGINATION_CLASS is the limit/offset pagination, so the paginator is one.
+        paginator = cast(LimitOffsetPagination, self.paginator)
 
-    def _page(self, plan: Plan, period: Period, data: dict[str, Any]) -> Any:
-        rows = self._rows(plan, period, data)
-        page = self.paginate_queryset(rows)
-        if page is None:
-            return self.get_serializer(rows, many=True).data
-        return self.get_paginated_response(self.get_serializer(page, many=True).data).data
+        def page() -> tuple[int, Any]:
+            rows = self._rows(Plan.objects.get(pk=plan_id), Period.objects.get(pk=period_id), data)
+            found: list[Figure] | None = paginator.paginate_queryset(rows, request, view=self)
+            return cast(int, paginator.count), self.get_serializer(found, many=True).data
+
+        return read_cached_page(request, key, page, paginator)
 
     def _filters(self) -> dict[str, Any]:
         filters = FigureFilterSerializer(data=self.request.query_params)
@@ -195,17 +206,70 @@ class FigureViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         return self._rows(_plan(self.request), _period(self.request), self._filters())
 
     def _rows(self, plan: Plan, period: Period, data: dict[str, Any]):
-        queryset = figures_visible_to(user=self.request.user, plan=plan).filter(period=period)
-        if "indicator" in data:
-            queryset = queryset.filter(indicator__code=data["indicator"])
-        if "region" in data:
-            queryset = queryset.filter(region__code=data["region"])
-        if "span" in data:
-            queryset = queryset.filter(span=data["span"])
-        queryset = queryset.filter(basis=data.get("basis", Figure.Basis.OFFICIAL)).annotate(
-            checked_at=slice_checked_at()
+        return _figure_rows(figures_visible_to(user=self.request.user, plan=plan), period=period, data=data)
+
+
+def _figures_key(
+    *,
+    plan_id: int,
+    period_id: int,
+    visibility: str,
+    filters: dict[str, Any],
+    limit: str | None,
+    offset: str | None,
+    version: str,
+) -> str:
+    return read_key("figures", plan_id, period_id, visibility, sorted(filters.items()), limit, offset, version)
+
+
+def _figure_rows(visible: QuerySet[Figure], *, period: Period, data: dict[str, Any]) -> QuerySet[Figure]:
+    """The figures API's rows of a period among the figures `visible` (`figures_visible_to`), filtered."""
+    queryset = visible.filter(period=period)
+    if "indicator" in data:
+        queryset = queryset.filter(indicator__code=data["indicator"])
+    if "region" in data:
+        queryset = queryset.filter(region__code=data["region"])
+    if "span" in data:
+        queryset = queryset.filter(span=data["span"])
+    queryset = queryset.filter(basis=data.get("basis", Figure.Basis.OFFICIAL)).annotate(checked_at=slice_checked_at())
+    return queryset.order_by("indicator__measure__number", "indicator__sort_order", "region__sort_order", "span")
+
+
+def figures_warm(*, plan_id: int) -> bool:
+    """Keep the figures API's first page of the plan's province (its home region) for the plan's default
+    period (the latest ended quarter), official basis, as readers who see every figure (coordinators,
+    auditors) get it as JSON, for the current version and check times: what a province's own system reads
+    after each rollup. False when the plan has no province or no quarter has ended."""
+    plan = Plan.objects.filter(pk=plan_id).first()
+    province = plan_province(plan) if plan is not None else None
+    chosen = periods_chosen(code=None)
+    period = chosen.first() if chosen is not None else None
+    if plan is None or province is None or period is None:
+        return False
+    _plan_id, _period_id, version = read_ids_and_version(
+        plan=Plan.objects.filter(pk=plan_id).values("pk")[:1],
+        period=Period.objects.filter(pk=period.pk).values("pk")[:1],
+        checks=True,
+    )
+    data = {"region": province.code}
+    with translation.override(settings.LANGUAGE_CODE):
+        key = _figures_key(
+            plan_id=plan_id,
+            period_id=period.pk,
+            visibility=FIGURES_VISIBLE_ALL,
+            filters=data,
+            limit=None,
+            offset=None,
+            version=version,
         )
-        return queryset.order_by("indicator__measure__number", "indicator__sort_order", "region__sort_order", "span")
+
+        def page() -> tuple[int, Any]:
+            rows = _figure_rows(figures_visible_to_all(plan=plan), period=period, data=data)
+            limit = cast(int, settings.REST_FRAMEWORK["PAGE_SIZE"])
+            return rows.count(), FigureSerializer(list(rows[:limit]), many=True).data
+
+        read_cache_page_keep(key, page)
+    return True
 
 
 class JudgementSerializer(serializers.Serializer):

@@ -14,6 +14,7 @@ is not cached at all.
 The cache is an optimisation: when it cannot be reached, the answer is computed as if nothing were cached."""
 
 import hashlib
+import json
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -24,6 +25,8 @@ from django.db import connection
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.utils import timezone, translation
+from rest_framework.compat import SHORT_SEPARATORS
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -183,6 +186,71 @@ def read_cached_answer(request: Request, key: str, compute: Callable[[], Any]) -
     charset = renderer.charset
     content_type = f"{renderer.media_type}; charset={charset}" if charset else renderer.media_type
     return HttpResponse(body, content_type=content_type)
+
+
+def read_cached_page(
+    request: Request, key: str, compute: Callable[[], tuple[int, Any]], paginator: LimitOffsetPagination
+) -> HttpResponse:
+    """A limit/offset page from the read cache: `compute()` gives (count, the page's serialised rows). What
+    is kept is the page itself (for JSON its rows rendered too); the links to the next and previous pages
+    name the request's own scheme, host and query and are built for each request. So the key need not name
+    the host, one kept page serves every client that asks for it, and a request's links are never another's.
+    The envelope is the one `paginator.get_paginated_response` gives; a kept JSON body is the same bytes as
+    rendering that envelope whole."""
+    paginator.request = request
+    paginator.limit = paginator.get_limit(request)
+    paginator.offset = paginator.get_offset(request)
+    renderer = getattr(request, "accepted_renderer", None)
+    media_type: str = getattr(request, "accepted_media_type", "")
+    count, rows = read_cached(key, compute)
+    paginator.count = count
+    envelope = paginator.get_paginated_response(rows).data
+    if type(renderer) is not JSONRenderer:
+        return Response(envelope)
+    context = {"request": request, "view": request.parser_context.get("view")}
+    if list(envelope)[-1] != "results" or not renderer.compact or renderer.get_indent(media_type, context):
+        body = renderer.render(envelope, media_type, context)  # indented, say: rendered whole
+    else:
+        # The envelope without its rows, as DRF's compact JSON renders it (`{...,"results":[]}`): its count
+        # and two links, so a hit renders no row (tests compare the result with DRF's own rendering).
+        text = json.dumps(
+            {**envelope, "results": []},
+            cls=renderer.encoder_class,
+            ensure_ascii=renderer.ensure_ascii,
+            allow_nan=not renderer.strict,
+            separators=SHORT_SEPARATORS,
+        )
+        frame = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
+        body_key = read_key(key, "rows", media_type)
+        try:
+            kept = cache.get(body_key)
+        except Exception:
+            log.warning("read cache unreachable", exc_info=True)
+            kept = None
+        if kept is None:
+            kept = renderer.render(rows, media_type, context)
+            try:
+                cache.set(body_key, kept, TIMEOUT_SECONDS)
+            except Exception:
+                log.warning("read cache unreachable", exc_info=True)
+        body = frame.removesuffix(b"[]}") + kept + b"}"
+    charset = renderer.charset
+    content_type = f"{renderer.media_type}; charset={charset}" if charset else renderer.media_type
+    return HttpResponse(body, content_type=content_type)
+
+
+def read_cache_page_keep(key: str, compute: Callable[[], tuple[int, Any]]) -> None:
+    """Keep under `key` what `read_cached_page` keeps for a JSON request, without a request: to warm a page
+    before anyone asks."""
+    renderer = JSONRenderer()
+    body_key = read_key(key, "rows", renderer.media_type)
+    try:
+        if cache.get(body_key) is not None:
+            return
+        _count, rows = read_cached(key, compute)
+        cache.set(body_key, renderer.render(rows, renderer.media_type, {}), TIMEOUT_SECONDS)
+    except Exception:
+        log.warning("read cache unreachable", exc_info=True)
 
 
 def read_cache_json_keep(key: str, compute: Callable[[], Any]) -> None:

@@ -240,6 +240,15 @@ def completeness(*, plan: Plan, periods: list[Period]) -> dict:
     return {"reporters": cities, "periods": periods, "cells": cells, "summary": summary}
 
 
+# `figures_visibility` of a reader who sees every figure of the plan (coordinators, auditors).
+FIGURES_VISIBLE_ALL = "all"
+
+
+def figures_visible_to_all(*, plan: Plan) -> QuerySet[Figure]:
+    """Every figure of the plan: what `figures_visible_to` gives a reader who sees everything."""
+    return Figure.objects.filter(plan=plan).select_related("indicator", "region", "period")
+
+
 def figures_visibility(*, user) -> str:
     """What `figures_visible_to` depends on, as text: part of the key of every cached answer built from it."""
     from portal.accounts.models import Role
@@ -247,7 +256,7 @@ def figures_visibility(*, user) -> str:
 
     scope = user_scope(user=user)
     if scope.sees_everything:
-        return "all"
+        return FIGURES_VISIBLE_ALL
     own = sorted(scope.cities(Role.CITY_REPORTER, Role.CITY_REVIEWER))
     return f"body={scope.has(Role.BODY_REPORTER)};cities={','.join(map(str, own))}"
 
@@ -268,7 +277,7 @@ def figures_visible_to(*, user, plan: Plan) -> QuerySet[Figure]:
     from portal.accounts.selectors import user_scope
 
     scope = user_scope(user=user)
-    base = Figure.objects.filter(plan=plan).select_related("indicator", "region", "period")
+    base = figures_visible_to_all(plan=plan)
     if scope.sees_everything:
         return base
     visible = Q(basis=Figure.Basis.OFFICIAL, region__level=Region.Level.PROVINCE)

@@ -1140,10 +1140,14 @@ def _slice_checked(*, plan_id: int, period_id: int, province_id: int) -> None:
     )
 
 
-def _figures_changed(*, plan_id: int) -> None:
-    """The plan's figures changed in this transaction: a new version for cached reads, and once it commits a
-    warming of the answers every reader shares (reporting/services/read_warm.py)."""
-    figures_version_bump(plan_id=plan_id)
+def _figures_checked(*, plan_id: int, changed: bool) -> None:
+    """Slices of the plan were checked in this transaction, and their figures `changed` or not. Changed: a new
+    version for cached reads. Either way, once it commits, a warming of the answers every reader shares
+    (reporting/services/read_warm.py; coalesced): the figures API's answers also name the slices' check
+    times, which every run moves, and the warming keeps the one a province's own system reads; what is kept
+    already under the same version is not computed again."""
+    if changed:
+        figures_version_bump(plan_id=plan_id)
     transaction.on_commit(lambda: read_cache_warm_request(plan_id=plan_id))
 
 
@@ -1257,8 +1261,7 @@ def rollup_slice(*, plan_id: int, period_id: int, province_id: int, force: bool 
             figures, written = _slice_write(ctx=ctx, period=period, province_id=province_id)
         # A slice only checked (nothing changed) keeps the figures' version and every kept page; its new check
         # time is keyed apart where it is shown (the figures API).
-        if written:
-            _figures_changed(plan_id=plan_id)
+        _figures_checked(plan_id=plan_id, changed=bool(written))
     summary.figures, summary.written, summary.slices = figures, written, 1
     summary.periods.append(period.code)
     return summary
@@ -1597,8 +1600,7 @@ def rollup_period(
         # Last, so that the version row is locked only until the commit: cached reads follow the new figures.
         # A run that changed no figure (a nightly rebuild, an approval that moved nothing) keeps the version,
         # and with it every kept page; the check time it records is keyed apart where it is shown.
-        if summary.written:
-            _figures_changed(plan_id=plan_id)
+        _figures_checked(plan_id=plan_id, changed=bool(summary.written))
     return summary
 
 

@@ -363,7 +363,7 @@ def test_the_warming_keeps_what_the_first_readers_would_compute(
     assert read_cache_warm(plan_id=plan.pk + 1000) == ["reporting.api_progress.status_warm"]
 
 
-def test_a_rollup_asks_for_a_warming_only_when_it_changed_figures(
+def test_a_rollup_asks_for_a_warming_once_it_commits_and_moves_the_version_only_when_figures_changed(
     quarter,  # noqa: F811 - the fixture imported above
     plan,
     monkeypatch,
@@ -374,16 +374,21 @@ def test_a_rollup_asks_for_a_warming_only_when_it_changed_figures(
     asked: list[int] = []
     monkeypatch.setattr(rollups, "read_cache_warm_request", lambda *, plan_id: asked.append(plan_id))
     home = Region.objects.get(code="320000")
-    # The quarter fixture has rolled 2025Q4 up already: nothing changes.
+    token = FiguresVersion.objects.get(plan=plan).token
+    # The quarter fixture has rolled 2025Q4 up already: nothing changes, but the slices' check times move
+    # (the figures API shows them), so each run asks for a warming, once it has committed.
     with django_capture_on_commit_callbacks(execute=True):
         rollup_period(plan_id=plan.pk, period_id=quarter.pk)
         rollup_slice(plan_id=plan.pk, period_id=quarter.pk, province_id=home.pk)
-    assert asked == []
-    # Xuzhou's city-approved report confirmed: the official figures move.
+        assert asked == []
+    assert asked == [plan.pk, plan.pk]
+    assert FiguresVersion.objects.get(plan=plan).token == token
+    # Xuzhou's city-approved report confirmed: the official figures move, and the version with them.
     Submission.objects.filter(period=quarter, region__name="徐州市").update(status=Submission.Status.CONFIRMED)
     with django_capture_on_commit_callbacks(execute=True):
         assert rollup_period(plan_id=plan.pk, period_id=quarter.pk).written > 0
-    assert asked == [plan.pk]
+    assert asked == [plan.pk, plan.pk, plan.pk]
+    assert FiguresVersion.objects.get(plan=plan).token != token
 
 
 def test_warmings_asked_for_while_one_is_queued_are_one(plan):
@@ -417,3 +422,95 @@ def test_a_kept_overview_shows_a_body_report_change_at_once(
     assert client.get(OVERVIEW).context["body"] == first  # kept
     Submission.objects.filter(pk=report.pk).update(status="submitted")
     assert client.get(OVERVIEW).context["body"] != first
+
+
+# -- the figures API: a kept page serves every host and query; its links are each request's own --------------
+
+
+def test_a_kept_figures_page_has_the_links_of_the_request_that_reads_it(
+    client_for,
+    quarter,  # noqa: F811 - the fixture imported above
+    coordinator,
+    plan,
+    monkeypatch,
+):
+    from reporting import api_progress
+
+    rollup_period(plan_id=plan.pk, period_id=quarter.pk)
+    api = client_for(coordinator)
+    path = "/api/v1/figures/?region=320000&limit=5&offset=5"
+    first = api.get(path)
+    assert first.json()["next"] == "http://testserver/api/v1/figures/?limit=5&offset=10&region=320000"
+    assert first.json()["previous"] == "http://testserver/api/v1/figures/?limit=5&region=320000"
+    # Kept: a query naming the same quarter, another host, another scheme read the same rows, each with links
+    # to its own query and host (a page kept for one query carried its links; the key named the host).
+    monkeypatch.setattr(api_progress.FigureSerializer, "to_representation", lambda *a: pytest.fail("serialised"))
+    named = api.get(path + "&period=2025Q4")
+    assert named.json()["results"] == first.json()["results"]
+    assert named.json()["next"] == "http://testserver/api/v1/figures/?limit=5&offset=10&period=2025Q4&region=320000"
+    other = api.get(path + "&period=2025Q4", HTTP_HOST="localhost", secure=True)
+    assert other.json()["results"] == first.json()["results"]
+    assert other.json()["count"] == first.json()["count"]
+    assert other.json()["next"] == "https://localhost/api/v1/figures/?limit=5&offset=10&period=2025Q4&region=320000"
+    assert other.json()["previous"] == "https://localhost/api/v1/figures/?limit=5&period=2025Q4&region=320000"
+
+
+def test_a_kept_figures_page_is_what_drf_renders(
+    client_for,
+    quarter,  # noqa: F811 - the fixture imported above
+    coordinator,
+    plan,
+):
+    from django.core.cache import cache
+
+    rollup_period(plan_id=plan.pk, period_id=quarter.pk)
+    api = client_for(coordinator)
+    # The first page, a middle one, the last, one past the end, everything in one page.
+    for query in ("", "?limit=7&offset=7", "?limit=7&offset=126", "?offset=500", "?limit=1000"):
+        kept = (api.get(f"/api/v1/figures/{query}").content, api.get(f"/api/v1/figures/{query}").content)
+        cache.clear()
+        indented = api.get(f"/api/v1/figures/{query}", HTTP_ACCEPT="application/json; indent=2").content
+        assert kept[0] == kept[1]
+        # DRF's own compact rendering of the same envelope.
+        assert kept[0] == json.dumps(json.loads(indented), ensure_ascii=False, separators=(",", ":")).encode()
+
+
+# -- the warming keeps the province's figures page for readers who see everything --------------------------
+
+
+def test_the_warming_keeps_the_province_figures_page_for_readers_who_see_everything(
+    client_for,
+    quarter,  # noqa: F811 - the fixture imported above
+    coordinator,
+    auditor,
+    nanjing_reporter,
+    plan,
+    monkeypatch,
+):
+    from django.core.cache import cache
+
+    from reporting import api_progress
+    from reporting.services.read_warm import read_cache_warm
+
+    rollup_period(plan_id=plan.pk, period_id=quarter.pk)
+    path = "/api/v1/figures/?region=320000"
+    cold = client_for(coordinator).get(path).content
+    cache.clear()
+    read_cache_warm(plan_id=plan.pk)
+    serialised: list[int] = []
+    real = api_progress.FigureSerializer.to_representation
+    monkeypatch.setattr(api_progress.FigureSerializer, "to_representation", lambda *a: serialised.append(1) or real(*a))
+    assert client_for(coordinator).get(path).content == cold
+    assert client_for(auditor).get(path).content == cold
+    assert client_for(coordinator).get(path, HTTP_HOST="localhost").json()["results"] == json.loads(cold)["results"]
+    assert serialised == []
+    # A city's reader has another scope: never the page kept for those who see everything.
+    assert {r["region"] for r in client_for(nanjing_reporter).get(path).json()["results"]} == {"320000"}
+    assert serialised
+    # Xuzhou's report is confirmed and rolled up: the figures move, and the kept page is not shown again.
+    serialised.clear()
+    Submission.objects.filter(period=quarter, region__name="徐州市").update(status=Submission.Status.CONFIRMED)
+    assert rollup_period(plan_id=plan.pk, period_id=quarter.pk).written > 0
+    fresh = client_for(coordinator).get(path).json()["results"]
+    assert serialised
+    assert fresh != json.loads(cold)["results"]

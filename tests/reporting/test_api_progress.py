@@ -160,7 +160,17 @@ def test_plan_and_period_are_chosen_and_refused_as_before(rolled, plan, client_f
     for path in ("/api/v1/figures/", "/api/v1/status/"):
         latest = api.get(path)  # the latest ended quarter: 2025Q4
         assert latest.status_code == 200
-        assert api.get(path, {"period": " 2025q4 ", "plan": plan.code}).content == latest.content
+        chosen = api.get(path, {"period": " 2025q4 ", "plan": plan.code})
+        if path == "/api/v1/status/":
+            assert chosen.content == latest.content
+        else:
+            # The same page, whose links keep each request's own query (a kept page once carried the links of
+            # whoever asked first: this request's next page would then have left 2025Q4 once a quarter ended).
+            assert {**chosen.json(), "next": None} == {**latest.json(), "next": None}
+            assert latest.json()["next"] == "http://testserver/api/v1/figures/?limit=100&offset=100"
+            assert chosen.json()["next"] == (
+                f"http://testserver/api/v1/figures/?limit=100&offset=100&period=+2025q4+&plan={plan.code}"
+            )
         unknown_plan = api.get(path, {"plan": "no-such-plan", "period": "nonsense"})
         assert unknown_plan.status_code == 404  # the plan is looked at first
         # A code no plan can have is refused by name before it reaches the database (a NUL byte was a 500).
