@@ -1424,6 +1424,9 @@ def rollup_province_check(
         _slices_lock(plan_id=plan_id, province_id=province_id, periods=periods)
         ctx = _Plan(Plan.objects.get(pk=plan_id))
         found = _slices_verify(ctx=ctx, province_id=province_id, periods=periods)
+        if any(checked for _figures, checked in found.values()):
+            # Their check times moved (the figures API's answers name them); no figure did.
+            _figures_checked(plan_id=plan_id, changed=False)
     for period in periods:
         figures, checked = found.get(period.pk, (0, False))
         (out.checked if checked else out.stale).append(period.pk)

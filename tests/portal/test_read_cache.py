@@ -382,12 +382,17 @@ def test_a_rollup_asks_for_a_warming_once_it_commits_and_moves_the_version_only_
         rollup_slice(plan_id=plan.pk, period_id=quarter.pk, province_id=home.pk)
         assert asked == []
     assert asked == [plan.pk, plan.pk]
+    # The nightly job's province check finds the slice unchanged and moves its check time: a warming too.
+    with django_capture_on_commit_callbacks(execute=True):
+        checked = rollups.rollup_province_check(plan_id=plan.pk, province_id=home.pk, period_ids=[quarter.pk])
+    assert checked.checked == [quarter.pk]
+    assert asked == [plan.pk, plan.pk, plan.pk]
     assert FiguresVersion.objects.get(plan=plan).token == token
     # Xuzhou's city-approved report confirmed: the official figures move, and the version with them.
     Submission.objects.filter(period=quarter, region__name="徐州市").update(status=Submission.Status.CONFIRMED)
     with django_capture_on_commit_callbacks(execute=True):
         assert rollup_period(plan_id=plan.pk, period_id=quarter.pk).written > 0
-    assert asked == [plan.pk, plan.pk, plan.pk]
+    assert asked == [plan.pk, plan.pk, plan.pk, plan.pk]
     assert FiguresVersion.objects.get(plan=plan).token != token
 
 
