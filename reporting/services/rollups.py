@@ -53,7 +53,7 @@ from typing import Any, NamedTuple, cast
 
 from django.conf import settings
 from django.db import DatabaseError, connection, transaction
-from django.db.models import DateTimeField, Exists, ExpressionWrapper, OuterRef, Q, QuerySet
+from django.db.models import DateTimeField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet
 from django.db.models.functions import Now
 from django.utils import timezone
 
@@ -220,16 +220,35 @@ class FigureRow(NamedTuple):
         return (self.value, self.numerator, self.denominator, self.done_count, self.reported_count, self.carried_count)
 
 
+# A province's cities in region order, then the counties under them; each part by the parent index.
+REGIONS_SQL = """
+SELECT id, parent_id, level, code FROM (
+    SELECT c.id, c.parent_id, c.level, c.code, 0 AS part, c.sort_order, c.id AS sort_id
+    FROM measures_region c WHERE c.parent_id = %(province)s AND c.level = %(city)s
+    UNION ALL
+    SELECT k.id, k.parent_id, k.level, k.code, 1, 0, k.id
+    FROM measures_region c JOIN measures_region k ON k.parent_id = c.id AND k.level = %(county)s
+    WHERE c.parent_id = %(province)s AND c.level = %(city)s
+) r
+ORDER BY part, sort_order, code, sort_id
+"""
+
+
 class _Plan:
     """What every slice of one plan needs, read once per run: its indicators and its provinces' cities."""
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
         self.indicators = {i.pk: i for i in Indicator.objects.filter(plan=plan, is_active=True)}
-        home = plan_province(plan)
-        self.home_id = home.pk if home is not None else None
+        # The home province's id is on the plan when it names one: no query for it.
+        home_id = plan.home_region_id
+        if home_id is None:
+            home = plan_province(plan)
+            home_id = home.pk if home is not None else None
+        self.home_id = home_id
         self._cities: dict[int, dict[int, str]] = {}
         self._reporters: dict[int, list[tuple[int, int]]] = {}
+        self._years: dict[int, list[Period]] = {}
 
     @staticmethod
     def summed(indicator: Indicator) -> bool:
@@ -238,21 +257,36 @@ class _Plan:
     def reporters(self, province_id: int) -> list[tuple[int, int]]:
         """(region, city) for everyone who reports for the province's cities: the cities and their counties."""
         if province_id not in self._reporters:
-            cities = self.cities(province_id)
-            counties = Region.objects.filter(parent_id__in=list(cities), level=Region.Level.COUNTY).values_list(
-                "id", "parent_id"
-            )
-            self._reporters[province_id] = [(c, c) for c in cities] + list(counties)
+            self._regions_read(province_id)
         return self._reporters[province_id]
 
     def cities(self, province_id: int) -> dict[int, str]:
         if province_id not in self._cities:
-            self._cities[province_id] = dict(
-                Region.objects.filter(parent_id=province_id, level=Region.Level.CITY)
-                .order_by("sort_order", "code")
-                .values_list("id", "code")
-            )
+            self._regions_read(province_id)
         return self._cities[province_id]
+
+    def _regions_read(self, province_id: int) -> None:
+        """The province's cities (in region order) and the counties under them, in one query (REGIONS_SQL)."""
+        with connection.cursor() as cursor:
+            cursor.execute(
+                REGIONS_SQL,
+                {"province": province_id, "city": Region.Level.CITY, "county": Region.Level.COUNTY},
+            )
+            rows = cursor.fetchall()
+        cities = {pk: code for pk, _parent, level, code in rows if level == Region.Level.CITY}
+        self._cities[province_id] = cities
+        counties = sorted((pk, parent) for pk, parent, level, _code in rows if level == Region.Level.COUNTY)
+        self._reporters[province_id] = [(c, c) for c in cities] + counties
+
+    def year_periods(self, period: Period) -> tuple[Period | None, list[Period]]:
+        """`_year_periods` for this run: the quarters of the period's year and the year before, read once."""
+        if period.year not in self._years:
+            self._years[period.year] = list(Period.objects.filter(year__in={period.year, period.year - 1}))
+        return _year_periods(period, rows=self._years[period.year])
+
+    def periods_seed(self, *, year: int, rows: list[Period]) -> None:
+        """The quarters of `year` and `year - 1`, already read by the caller, for `year_periods`."""
+        self._years[year] = rows
 
 
 def _ids(values: Iterable[int]) -> str:
@@ -260,10 +294,13 @@ def _ids(values: Iterable[int]) -> str:
     return ", ".join(str(int(v)) for v in values) or "NULL"
 
 
-def _year_periods(period: Period) -> tuple[Period | None, list[Period]]:
-    """Last quarter (for the carry) and the year's quarters up to this one (for year to date)."""
+def _year_periods(period: Period, *, rows: list[Period] | None = None) -> tuple[Period | None, list[Period]]:
+    """Last quarter (for the carry) and the year's quarters up to this one (for year to date); `rows`: the
+    quarters of the period's year and the year before, when the caller has them."""
     year, quarter = (period.year, period.quarter - 1) if period.quarter > 1 else (period.year - 1, 4)
-    rows = list(Period.objects.filter(year__in={period.year, year}).order_by("year", "quarter"))
+    if rows is None:
+        rows = list(Period.objects.filter(year__in={period.year, year}))
+    rows = sorted(rows, key=lambda p: (p.year, p.quarter))
     before = next((p for p in rows if (p.year, p.quarter) == (year, quarter)), None)
     ytd = [p for p in rows if p.year == period.year and p.quarter <= period.quarter]
     return before, ytd
@@ -669,28 +706,67 @@ def _figures_write(*, plan_id: int, period_id: int, rows: list[FigureRow], batch
     return written
 
 
+# PostgreSQL: the settings and the locks travel in one round trip. The slice's aggregation hashes a few
+# thousand groups of wide numeric sums: keep them in memory (work_mem). A slice's few thousand figures are
+# found by (region, period) index; with the default cost of a random read the planner would rather scan the
+# whole quarter (~130,000 at national scale).
+LOCK_SETTINGS_SQL = "SET LOCAL work_mem = '64MB'; SET LOCAL random_page_cost = 1.1;"
+LOCK_SLICE_SQL = (
+    "SELECT id FROM reporting_period WHERE id = %s FOR SHARE; SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
+)
+# A one-province run's requests (`_requests_claim`), taken in the lock's round trip, each row with whether the
+# province holds figures for the period (`_changed_cities`).
+LOCK_CLAIM_SQL = """
+SELECT r.id, r.region_id, EXISTS (
+    SELECT 1 FROM reporting_figure f WHERE f.plan_id = %s AND f.period_id = %s AND f.region_id = %s)
+FROM reporting_rolluprequest r
+WHERE r.plan_id = %s AND r.period_id = %s AND r.province_id = %s
+ORDER BY r.id
+FOR UPDATE OF r
+"""
+
+
 def _lock_slice(*, plan_id: int, period_id: int, province_id: int | None) -> None:
-    # PostgreSQL: the settings and the locks travel in one round trip. The slice's aggregation hashes a few
-    # thousand groups of wide numeric sums: keep them in memory (work_mem). A slice's few thousand figures are
-    # found by (region, period) index; with the default cost of a random read the planner would rather scan the
-    # whole quarter (~130,000 at national scale).
-    settings_sql = "SET LOCAL work_mem = '64MB'; SET LOCAL random_page_cost = 1.1;"
-    lock_sql = (
-        "SELECT id FROM reporting_period WHERE id = %s FOR SHARE; SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
-    )
     if province_id is None:
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
-                cursor.execute(settings_sql)
+                cursor.execute(LOCK_SETTINGS_SQL)
         Period.objects.select_for_update().get(pk=period_id)
         return
     if connection.vendor != "postgresql":
         return  # SQLite serialises every writer anyway.
     with connection.cursor() as cursor:
         cursor.execute(
-            f"{settings_sql} {lock_sql}",
+            f"{LOCK_SETTINGS_SQL} {LOCK_SLICE_SQL}",
             [period_id, f"rollup:{plan_id}:{period_id}:{province_id}"],
         )
+
+
+def _lock_and_claim(
+    *, plan_id: int, period_id: int, province_id: int | None
+) -> tuple[list[tuple[int, int | None]], bool | None]:
+    """`_lock_slice`, then `_requests_claim`: the slice's pending requests, (id, region) each. On PostgreSQL a
+    one-province run sends both in one round trip and learns with them whether the province already holds
+    figures for the period (None: not asked, or no request to ask it with)."""
+    if province_id is None or connection.vendor != "postgresql":
+        _lock_slice(plan_id=plan_id, period_id=period_id, province_id=province_id)
+        return _requests_claim(plan_id=plan_id, period_id=period_id, province_id=province_id), None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"{LOCK_SETTINGS_SQL} {LOCK_SLICE_SQL}; {LOCK_CLAIM_SQL}",
+            [
+                period_id,
+                f"rollup:{plan_id}:{period_id}:{province_id}",
+                plan_id,
+                period_id,
+                province_id,
+                plan_id,
+                period_id,
+                province_id,
+            ],
+        )
+        rows = cursor.fetchall()
+    return [(pk, region) for pk, region, _built in rows], (rows[0][2] if rows else None)
 
 
 # PostgreSQL: the whole slice is one statement. The slice's sums (SLICE_SQL) are combined per basis, indicator
@@ -974,7 +1050,7 @@ def slice_write_statement(
     """PostgreSQL's statement that computes and writes one slice, with its parameters (the benchmark
     explains it). With `cities` (an incremental run), only those cities' figures are recomputed from values,
     and the province's are summed from the stored figures of all its cities, the recomputed ones included."""
-    before, ytd = _year_periods(period)
+    before, ytd = ctx.year_periods(period)
     all_cities = ctx.cities(province_id)
     reporters = ctx.reporters(province_id)
     recomputed = reporters if cities is None else [(r, c) for r, c in reporters if c in set(cities)]
@@ -1083,11 +1159,14 @@ def _slice_write_pg(
         # process, every slice from empty: 8.3 s with custom plans, 5.7 s without).
         # For the rest of the transaction only (SET LOCAL), and set on every run: one transaction may hold both.
         custom = cities is None and built
-        cursor.execute(f"SET LOCAL plan_cache_mode = {'force_custom_plan' if custom else 'auto'}")
-        # Asked of the session itself (a fraction of a millisecond): a reopened connection, a pooler's or a
-        # DISCARD ALL leave no stale belief behind. PREPARE outlives the transaction it ran in, even a failed one.
-        cursor.execute("SELECT 1 FROM pg_prepared_statements WHERE name = %s", [name])
-        if cursor.fetchone() is None:
+        # Whether the statement is prepared is asked of the session itself (a fraction of a millisecond), in the
+        # round trip that sets the plan mode: a reopened connection, a pooler's or a DISCARD ALL leave no stale
+        # belief behind. PREPARE outlives the transaction it ran in, even a failed one.
+        mode = "force_custom_plan" if custom else "auto"
+        # One of two constants; the name travels as a parameter.
+        sql = f"SET LOCAL plan_cache_mode = {mode}; SELECT count(*) FROM pg_prepared_statements WHERE name = %s"  # noqa: S608
+        cursor.execute(sql, [name])
+        if not cursor.fetchone()[0]:
             cursor.execute(prepare)
         placeholders = ", ".join(["%s"] * len(SLICE_WRITE_PARAMS))
         cursor.execute(f"EXECUTE {name} ({placeholders})", [params[n] for n, _type in SLICE_WRITE_PARAMS])
@@ -1484,6 +1563,30 @@ def _requests_claim(*, plan_id: int, period_id: int, province_id: int | None) ->
     return list(requests.select_for_update().order_by("pk").values_list("pk", "region_id"))
 
 
+# A one-province run's end on PostgreSQL, in one round trip: its requests go, and the slice's requests left
+# that no prompt has sent (`_requests_follow_up`) are counted.
+REQUESTS_DONE_SQL = """
+DELETE FROM reporting_rolluprequest WHERE id = ANY(%s::bigint[]);
+SELECT count(*) FROM reporting_rolluprequest
+WHERE plan_id = %s AND period_id = %s AND province_id = %s AND dispatched_at IS NULL
+"""
+
+
+def _requests_done(*, plan_id: int, period_id: int, province_id: int | None, claimed: list) -> None:
+    """The claimed requests are deleted with the figures they asked for, in this transaction; then
+    `_requests_follow_up` (on PostgreSQL, for one province, in the same round trip)."""
+    ids = [pk for pk, _region in claimed]
+    if province_id is None or connection.vendor != "postgresql":
+        RollupRequest.objects.filter(pk__in=ids).delete()
+        _requests_follow_up(plan_id=plan_id, period_id=period_id, province_id=province_id, claimed=claimed)
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(REQUESTS_DONE_SQL, [ids, plan_id, period_id, province_id])
+        (left,) = cursor.fetchone()
+    if left:
+        _follow_up_prompts(plan_id=plan_id, period_id=period_id, slices={province_id})
+
+
 def _requests_follow_up(*, plan_id: int, period_id: int, province_id: int | None, claimed: list) -> None:
     """Requests of the slice committed while this run worked, whose prompt saw this run's queued row and
     so sent nothing: prompt again once this run commits, now that its rows are gone."""
@@ -1491,6 +1594,10 @@ def _requests_follow_up(*, plan_id: int, period_id: int, province_id: int | None
     if province_id is not None:
         left = left.filter(province_id=province_id)
     slices = set(left.exclude(pk__in=[pk for pk, _region in claimed]).values_list("province_id", flat=True))
+    _follow_up_prompts(plan_id=plan_id, period_id=period_id, slices=slices)
+
+
+def _follow_up_prompts(*, plan_id: int, period_id: int, slices: Iterable[int | None]) -> None:
     for each in slices:
         # mypy cannot type a lambda whose parameter has a default (the loop-variable binding idiom) against
         # Callable[[], object]: an open mypy bug (python/mypy#12557, #15459).
@@ -1500,10 +1607,16 @@ def _requests_follow_up(*, plan_id: int, period_id: int, province_id: int | None
 
 
 def _changed_cities(
-    *, ctx: _Plan, period: Period, province_id: int, claimed: list[tuple[int, int | None]]
+    *,
+    ctx: _Plan,
+    period: Period,
+    province_id: int,
+    claimed: list[tuple[int, int | None]],
+    built: bool | None = None,
 ) -> list[int] | None:
     """The cities whose reports changed, from the claimed requests; None (rebuild the whole slice) for an
     explicit run with no request, a request for the whole slice, a slice never computed, or off PostgreSQL.
+    `built`: whether the province holds figures for the period, when the caller has asked already.
 
     The requests are rows, committed with the changes they name: a claimed request's change is visible to
     this run's reads, so which cities to recompute depends on no machine's clock."""
@@ -1512,7 +1625,9 @@ def _changed_cities(
     city_of = dict(ctx.reporters(province_id))
     if any(region is None or region not in city_of for _pk, region in claimed):
         return None
-    if not Figure.objects.filter(plan=ctx.plan, period=period, region_id=province_id).exists():
+    if built is None:
+        built = Figure.objects.filter(plan=ctx.plan, period=period, region_id=province_id).exists()
+    if not built:
         return None
     dirty = sorted({city_of[region] for _pk, region in claimed if region is not None})
     # Every city changed (a quarter-end burst): the whole slice in one pass is cheaper.
@@ -1553,26 +1668,33 @@ def rollup_period(
     import) still computes them all in its one transaction."""
     summary = RollupSummary()
     with transaction.atomic():
-        _lock_slice(plan_id=plan_id, period_id=period_id, province_id=province_id)
-        claimed = _requests_claim(plan_id=plan_id, period_id=period_id, province_id=province_id)
+        claimed, built = _lock_and_claim(plan_id=plan_id, period_id=period_id, province_id=province_id)
         summary.requests = len(claimed)
         if requested and not claimed:
             _requests_follow_up(plan_id=plan_id, period_id=period_id, province_id=province_id, claimed=claimed)
             return summary
-        period = Period.objects.get(pk=period_id)
         ctx = _Plan(Plan.objects.get(pk=plan_id))
+        # The period with the quarters of its year and the year before, in one query: the later quarters below,
+        # and last quarter and the year so far for every slice statement of this run (`_Plan.year_periods`).
+        this_year = Period.objects.filter(pk=period_id).values("year")
+        year_before = Period.objects.filter(pk=period_id).annotate(before=F("year") - 1).values("before")
+        around = list(Period.objects.filter(Q(year__in=this_year) | Q(year__in=year_before)))
+        period = next((p for p in around if p.pk == period_id), None)
+        if period is None:
+            raise Period.DoesNotExist(f"no period {period_id}")
+        ctx.periods_seed(year=period.year, rows=around)
         provinces = [p.pk for p in plan_provinces(plan=ctx.plan)] if province_id is None else [province_id]
         # Later quarters of the year include this one in their year-to-date; quarters that have not
         # ended yet get no figures (carrying a stock into an unfinished quarter would invent data).
-        later = list(
-            Period.objects.filter(year=period.year, quarter__gt=period.quarter, end__lt=timezone.localdate()).order_by(
-                "quarter"
-            )
+        today = timezone.localdate()
+        later = sorted(
+            (p for p in around if p.year == period.year and p.quarter > period.quarter and p.end < today),
+            key=lambda p: p.quarter,
         )
         handed_on = requested and province_id is not None
         # A one-province run (what an approval queues) recomputes only the cities whose reports changed.
         dirty = (
-            _changed_cities(ctx=ctx, period=period, province_id=province_id, claimed=claimed)
+            _changed_cities(ctx=ctx, period=period, province_id=province_id, claimed=claimed, built=built)
             if province_id is not None
             else None
         )
@@ -1594,12 +1716,11 @@ def rollup_period(
                 summary.written += written
                 summary.slices += 1
             summary.periods.append(each.code)
-        RollupRequest.objects.filter(pk__in=[pk for pk, _region in claimed]).delete()
         if handed_on and later:
             # province_id is set whenever a run hands on (see `handed_on`).
             _requests_hand_on(plan_id=plan_id, province_id=cast(int, province_id), later=later, claimed=claimed)
             summary.handed_on = [each.code for each in later]
-        _requests_follow_up(plan_id=plan_id, period_id=period_id, province_id=province_id, claimed=claimed)
+        _requests_done(plan_id=plan_id, period_id=period_id, province_id=province_id, claimed=claimed)
         # Last, so that the version row is locked only until the commit: cached reads follow the new figures.
         # A run that changed no figure (a nightly rebuild, an approval that moved nothing) keeps the version,
         # and with it every kept page; the check time it records is keyed apart where it is shown.
