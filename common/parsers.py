@@ -153,7 +153,7 @@ class StrictMultiPartParser(parsers.MultiPartParser):
     is larger than the largest file the API takes plus the form fields' own limit."""
 
     def parse(self, stream: IO[bytes], media_type: str | None = None, parser_context: Any = None) -> Any:
-        limit = settings.REQUEST_BODY_MAX_BYTES
+        limit = settings.EVIDENCE_MAX_BYTES + (settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0)
         if _declared_length((parser_context or {}).get("request")) > limit:
             raise _too_big(limit)
         return super().parse(stream, media_type, parser_context)
