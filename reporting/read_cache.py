@@ -162,6 +162,23 @@ def read_cached(key: str, compute: Callable[[], T]) -> T:
     return value
 
 
+def _body_kept(body_key: str, render: Callable[[], bytes]) -> bytes:
+    """The rendered body kept under `body_key`, or `render()` kept there (rendered anyway when the cache is
+    down)."""
+    try:
+        body = cache.get(body_key)
+    except Exception:
+        log.warning("read cache unreachable", exc_info=True)
+        body = None
+    if body is None:
+        body = render()
+        try:
+            cache.set(body_key, body, TIMEOUT_SECONDS)
+        except Exception:
+            log.warning("read cache unreachable", exc_info=True)
+    return body
+
+
 def read_cached_answer(request: Request, key: str, compute: Callable[[], Any]) -> HttpResponse:
     """A DRF answer from the read cache: for JSON, the rendered body itself (kept beside the data, under
     the same key and the media type asked for), so that a hit neither serialises nor encodes anything;
@@ -170,19 +187,10 @@ def read_cached_answer(request: Request, key: str, compute: Callable[[], Any]) -
     if type(renderer) is not JSONRenderer:
         return Response(read_cached(key, compute))
     media_type = request.accepted_media_type
-    body_key = read_key(key, "body", media_type)
-    try:
-        body = cache.get(body_key)
-    except Exception:
-        log.warning("read cache unreachable", exc_info=True)
-        body = None
-    if body is None:
-        data = read_cached(key, compute)
-        body = renderer.render(data, media_type, {"request": request, "view": request.parser_context.get("view")})
-        try:
-            cache.set(body_key, body, TIMEOUT_SECONDS)
-        except Exception:
-            log.warning("read cache unreachable", exc_info=True)
+    context = {"request": request, "view": request.parser_context.get("view")}
+    body = _body_kept(
+        read_key(key, "body", media_type), lambda: renderer.render(read_cached(key, compute), media_type, context)
+    )
     charset = renderer.charset
     content_type = f"{renderer.media_type}; charset={charset}" if charset else renderer.media_type
     return HttpResponse(body, content_type=content_type)
@@ -221,18 +229,7 @@ def read_cached_page(
             separators=SHORT_SEPARATORS,
         )
         frame = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029").encode()
-        body_key = read_key(key, "rows", media_type)
-        try:
-            kept = cache.get(body_key)
-        except Exception:
-            log.warning("read cache unreachable", exc_info=True)
-            kept = None
-        if kept is None:
-            kept = renderer.render(rows, media_type, context)
-            try:
-                cache.set(body_key, kept, TIMEOUT_SECONDS)
-            except Exception:
-                log.warning("read cache unreachable", exc_info=True)
+        kept = _body_kept(read_key(key, "rows", media_type), lambda: renderer.render(rows, media_type, context))
         body = frame.removesuffix(b"[]}") + kept + b"}"
     charset = renderer.charset
     content_type = f"{renderer.media_type}; charset={charset}" if charset else renderer.media_type

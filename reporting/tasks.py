@@ -12,16 +12,11 @@ logger = logging.getLogger(__name__)
 # Transient failures worth a retry: the database went away or was busy. Anything else is a bug and fails loudly.
 TRANSIENT = (OperationalError,)
 RETRYING = {"acks_late": True, "autoretry_for": TRANSIENT, "retry_backoff": True, "max_retries": 3}
+# A rollup task: more retries (a failover takes a while) and five minutes.
+ROLLUP = {**RETRYING, "max_retries": 5, "soft_time_limit": 300, "time_limit": 360}
 
 
-@shared_task(
-    acks_late=True,
-    autoretry_for=TRANSIENT,
-    retry_backoff=True,
-    max_retries=5,
-    soft_time_limit=300,
-    time_limit=360,
-)
+@shared_task(**ROLLUP)
 def rollup_period_task(plan_id: int, period_id: int, province_id: int | None = None, requested: bool = False) -> dict:
     summary = rollups.rollup_run(plan_id=plan_id, period_id=period_id, province_id=province_id, requested=requested)
     return {
@@ -43,27 +38,13 @@ def rollup_dispatch_task() -> int:
     return rollups.rollup_requests_dispatch()
 
 
-@shared_task(
-    acks_late=True,
-    autoretry_for=TRANSIENT,
-    retry_backoff=True,
-    max_retries=5,
-    soft_time_limit=300,
-    time_limit=360,
-)
+@shared_task(**ROLLUP)
 def rollup_slice_task(plan_id: int, period_id: int, province_id: int, force: bool = False) -> dict:
     summary = rollups.rollup_slice(plan_id=plan_id, period_id=period_id, province_id=province_id, force=force)
     return {"figures": summary.figures, "written": summary.written}
 
 
-@shared_task(
-    acks_late=True,
-    autoretry_for=TRANSIENT,
-    retry_backoff=True,
-    max_retries=5,
-    soft_time_limit=300,
-    time_limit=360,
-)
+@shared_task(**ROLLUP)
 def rollup_province_task(plan_id: int, province_id: int, period_ids: list[int], force: bool = False) -> dict:
     found = rollups.rollup_province_rebuild(
         plan_id=plan_id, province_id=province_id, period_ids=period_ids, force=force
