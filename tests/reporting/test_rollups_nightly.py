@@ -20,19 +20,7 @@ from reporting.models import DataValue, Figure, Period, SliceCheck, Submission
 from reporting.services import rollups
 from reporting.services.periods import period_ensure
 from tests.reporting.test_rollup_checks import slice_  # noqa: F401
-from tests.reporting.test_rollup_fingerprint import (
-    _county_reports,
-    _figure_deleted_by_hand,
-    _figure_edited_by_hand,
-    _incremental_run,
-    _indicator_changed,
-    _last_quarter_carried,
-    _returned,
-    _submitted_elsewhere,
-    _value_added,
-    _value_edited,
-    _value_removed,
-)
+from tests.reporting.test_rollup_fingerprint import CHANGES
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the fingerprint is PostgreSQL's")
 
@@ -239,23 +227,7 @@ def test_a_change_in_any_slice_recomputes_the_slices_that_read_it_and_only_those
     assert _executes(queries) == 0
 
 
-@pytest.mark.parametrize(
-    "change",
-    [
-        None,
-        _value_edited,
-        _value_added,
-        _value_removed,
-        _county_reports,
-        _submitted_elsewhere,
-        _returned,
-        _last_quarter_carried,
-        _figure_edited_by_hand,
-        _figure_deleted_by_hand,
-        _indicator_changed,
-        _incremental_run,
-    ],
-)
+@pytest.mark.parametrize("change", [None, *CHANGES])
 def test_the_province_check_sees_what_the_slice_check_sees(plan, user, slice_, change):  # noqa: F811
     q, home, nanjing, _wuxi, reports = slice_
     if change is not None:
