@@ -1248,10 +1248,14 @@ cls AS (
                    AND p.coverage -> 'expected' = to_jsonb(%(city_count)s::int)
                    AND jsonb_typeof(p.coverage -> 'reported') = 'array'
                    AND jsonb_typeof(p.coverage -> 'carried') = 'object'
+                   AND jsonb_typeof(p.coverage -> 'pending') = 'array'
+                   AND jsonb_typeof(p.coverage -> 'missing') = 'array'
                    AND jsonb_array_length(p.coverage -> 'reported') = p.reported_count
-                   -- Every city listed is one of this province's cities.
+                   -- Every city listed is one of this province's cities (a city renamed since is not).
                    AND (p.coverage -> 'reported') - %(city_codes)s::text[] = '[]'::jsonb
                    AND (p.coverage -> 'carried') - %(city_codes)s::text[] = '{{}}'::jsonb
+                   AND (p.coverage -> 'pending') - %(city_codes)s::text[] = '[]'::jsonb
+                   AND (p.coverage -> 'missing') - %(city_codes)s::text[] = '[]'::jsonb
                    -- The recomputed cities stand in the stored lists where their stored figures put them.
                    AND (p.coverage -> 'reported') ?& o.old_r AND NOT (((p.coverage -> 'reported') - o.old_r) ?| x.codes)
                    AND (p.coverage -> 'carried') ?& o.old_c AND NOT (((p.coverage -> 'carried') - o.old_c) ?| x.codes)

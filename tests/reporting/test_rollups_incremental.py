@@ -348,3 +348,39 @@ def test_the_delta_leaves_what_summing_every_city_leaves(plan, user, monkeypatch
     figures = sum(count for count, _resummed in runs)
     assert 0 < sum(resummed for _count, resummed in runs) < figures / 10
     assert rollups.rollup_consistency_check(repair=False) == {plan.code: 0}
+
+
+def test_a_province_figure_its_cities_do_not_stand_behind_is_summed_from_every_city(plan, user, monkeypatch):
+    """PostgreSQL: the delta moves a stored province figure only when its lists agree with the recomputed cities'
+    stored figures and name only the province's cities; one edited by hand, or one that names a city since renamed,
+    is summed from every city's stored figures, as before the delta (and the result is a full recompute's)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the delta is PostgreSQL's incremental path")
+    resummed: list[int] = []
+    delta = rollups._slice_delta_pg
+
+    def spied(**kwargs):
+        figures, written, count = delta(**kwargs)
+        resummed.append(count)
+        return figures, written, count
+
+    monkeypatch.setattr(rollups, "_slice_delta_pg", spied)
+    q = period_ensure(year=2025, quarter=3)
+    home, nanjing = Region.objects.get(code="320000"), Region.objects.get(code="320100")
+    _report(plan, q, "320100", "confirmed", {FLOW: Decimal(1), STOCK: Decimal(10)}, user)
+    _report(plan, q, "320200", "confirmed", {FLOW: Decimal(2), STOCK: Decimal(20)}, user)
+    rollups.rollup_period(plan_id=plan.pk, period_id=q.pk, province_id=home.pk)
+    flow = Figure.objects.get(plan=plan, indicator__code=FLOW, region=home, period=q, span="quarter", basis="official")
+    # By hand: Nanjing, whose stored figure is in the sum, is no longer listed.
+    Figure.objects.filter(pk=flow.pk).update(coverage={**flow.coverage, "reported": ["320200"]}, reported_count=1)
+    RollupRequest.objects.create(plan=plan, period=q, province=home, region=nanjing)
+    rollups.rollup_period(plan_id=plan.pk, period_id=q.pk, province_id=home.pk, requested=True)
+    assert resummed == [1]
+    assert _figures(plan) == _full(plan, [q], home)
+    # Wuxi is renamed: every stored province figure that lists it names a code that is none of the province's cities.
+    Region.objects.filter(code="320200").update(code="320299")
+    RollupRequest.objects.create(plan=plan, period=q, province=home, region=nanjing)
+    rollups.rollup_period(plan_id=plan.pk, period_id=q.pk, province_id=home.pk, requested=True)
+    assert resummed[-1] > 0
+    assert _figures(plan) == _full(plan, [q], home)
+    assert Figure.objects.get(pk=flow.pk).coverage["reported"] == ["320100", "320299"]
