@@ -1182,9 +1182,10 @@ def _slice_write_pg(
 # `fresh`, `pend`, `grid`, `waiting`, `body`, `prov` and everything from the deletion of stale figures on are
 # SLICE_WRITE_SQL's own text (`_slice_delta_sql`). A province figure is moved by the difference only where that
 # gives exactly what summing every city gives (`cls` checks each one); the others are summed from every city's
-# stored figures, as SLICE_WRITE_SQL sums them (`kept`, one index probe per figure and city), or, for an
-# indicator the provincial bodies report, from the recomputed cities' figures and the bodies' values when the
-# stored figure shows no other city in it. The pending lists are read again for every city (`pend`: they move
+# stored figures, as SLICE_WRITE_SQL sums them (`kept`, one index probe per figure), or, for an indicator the
+# provincial bodies report, from the recomputed cities' figures and the bodies' values when one index probe
+# (`shared`) shows that no other city holds a figure of it (their stored figures list city and body ids
+# together, which collide, so they cannot tell). The pending lists are read again for every city (`pend`: they move
 # with submissions no request names). What it stands on: the stored province figures are what the last run
 # wrote from the stored city figures, which holds because every run writes a slice's cities and its province
 # together, in one statement and one transaction; a figure edited or deleted by hand breaks it as it breaks the
@@ -1447,7 +1448,8 @@ def _slice_delta_pg(*, ctx: _Plan, period: Period, province_id: int, cities: lis
     params = slice_delta_statement(ctx=ctx, period=period, province_id=province_id, cities=cities)
     name, prepare, names = _slice_delta_prepare_sql()
     with connection.cursor() as cursor:
-        # PostgreSQL's own plan choice, as for the statement it replaces (see `_slice_write_pg`); set on every
+        # PostgreSQL's own plan choice, the generic plan, as for the statement it replaces (measured at province
+        # scale: 13.8 ms of backend CPU a run against 17.7 ms with custom plans, planning included); set on every
         # run, since a whole-slice run of the same transaction may have forced custom plans.
         cursor.execute(
             "SET LOCAL plan_cache_mode = auto; SELECT count(*) FROM pg_prepared_statements WHERE name = %s", [name]
