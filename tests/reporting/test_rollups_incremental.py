@@ -2,10 +2,11 @@
 summed from the stored city figures) leaves exactly the figures a full recompute of every slice leaves, after
 any sequence of approvals, returns and reopenings across cities and quarters; and it costs few statements."""
 
+import random
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from indicators.models import Indicator
@@ -128,3 +129,258 @@ def test_an_approval_s_run_is_few_statements(plan, user):
     # SAVEPOINT (the test's transaction), lock and claim, plan, indicators, quarters, regions, plan mode and
     # prepared check, the slice statement, the requests' end, RELEASE.
     assert len(statements) == 10, [sql[:70] for sql in statements]
+
+
+# The delta (PostgreSQL): an approval's run moves each stored province figure by the recomputed cities' old and
+# new figures, and sums from every city's stored figures only the figures the difference cannot give exactly.
+RATIO = "high-skill-workers-per-10000"
+SUMMED_SHARE = "collective-contract-coverage"  # made to add up over the year below (time_aggregation "sum")
+CITY_MILESTONE = "skill-grade-evaluation-system"  # a bodies' milestone, made a cities' one below
+BODY_STOCK = "applied-undergraduate-universities"
+BODY_FLOW = "worker-invention-patents"
+BODY_SHARE = "conversion-reward-inventor-share"
+CITIES = ("320100", "320200", "320300", "320400")
+REPORTERS = (*CITIES, "320102", "320205")
+
+
+def _full(plan, periods, home) -> dict:
+    """What a forced full recompute of every slice stores, computed in a savepoint that is rolled back."""
+    with transaction.atomic():
+        for each in periods:
+            rollups.rollup_slice(plan_id=plan.pk, period_id=each.pk, province_id=home.pk, force=True)
+        full = _figures(plan)
+        transaction.set_rollback(True)
+    return full
+
+
+def _value(rng, kind):
+    """A generated value: blanks, zeros and parts that cancel out often, as the awkward cases need."""
+    plain = [
+        None,
+        Decimal(0),
+        Decimal(rng.randint(1, 3)),
+        -Decimal(rng.randint(1, 3)),
+        Decimal(rng.randint(10, 99)) / 4,
+    ]
+    if kind in ("ratio", "share"):
+        return {
+            "numerator": rng.choice([None, Decimal(0), Decimal(rng.randint(1, 9))]),
+            "denominator": rng.choice([None, Decimal(rng.randint(1, 40))]),
+        }
+    if kind == "milestone":
+        return {"done": rng.choice([None, False, True])}
+    return {"value": rng.choice(plain)}
+
+
+def _values_put(submission, indicators, rng, user, count):
+    DataValue.objects.filter(submission=submission).delete()
+    DataValue.objects.bulk_create(
+        DataValue(submission=submission, indicator=each, updated_by=user, **_value(rng, each.kind))
+        for each in rng.sample(indicators, count)
+    )
+
+
+def _province_figure(plan, code, home, period, span="quarter", basis="official"):
+    return Figure.objects.get(plan=plan, indicator__code=code, region=home, period=period, span=span, basis=basis)
+
+
+def test_the_delta_leaves_what_summing_every_city_leaves(plan, user, monkeypatch):
+    """PostgreSQL: after every round of approvals, returns, reopenings, edits and unrequested submits (generated,
+    seeded), every stored figure, coverage included, equals a forced full recompute. The rounds cover a city that
+    was a sum's only non-blank part going blank (the delta cannot tell zero from blank: summed from every city),
+    one whose other parts are zero, ratios and shares (one adding up over the year), a cities' milestone, carried
+    stocks, year-to-date flows, counties, the provincial bodies' values (and a city's value of a bodies' indicator)
+    and returned reports leaving the coverage; and most province figures were moved by the difference."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the delta is PostgreSQL's incremental path")
+    monkeypatch.setattr(rollup_period_task, "apply_async", lambda args, **options: None)
+    runs: list[tuple[int, int]] = []
+    delta = rollups._slice_delta_pg
+
+    def spied(**kwargs):
+        figures, written, resummed = delta(**kwargs)
+        runs.append((figures, resummed))
+        return figures, written, resummed
+
+    monkeypatch.setattr(rollups, "_slice_delta_pg", spied)
+    Indicator.objects.filter(plan=plan, code=SUMMED_SHARE).update(time_aggregation="sum")
+    Indicator.objects.filter(plan=plan, code=CITY_MILESTONE).update(reporter="city")
+    periods = [period_ensure(year=2025, quarter=n) for n in (1, 2, 3)]
+    q1, q2, q3 = periods
+    home = Region.objects.get(code="320000")
+    region = {code: Region.objects.get(code=code) for code in REPORTERS}
+    codes = [FLOW, STOCK, SHARE, RATIO, SUMMED_SHARE, CITY_MILESTONE]
+    indicators = {
+        i.code: i for i in Indicator.objects.filter(plan=plan, code__in=[*codes, BODY_STOCK, BODY_FLOW, BODY_SHARE])
+    }
+
+    def report(period, code, status, values):
+        submission = Submission.objects.create(
+            plan=plan, period=period, region=region[code], status=status, created_by=user
+        )
+        DataValue.objects.bulk_create(
+            DataValue(submission=submission, indicator=indicators[each], updated_by=user, **parts)
+            for each, parts in values.items()
+        )
+        return submission
+
+    def body_report(period, code, status, parts):
+        body = indicators[code].lead_body
+        submission = Submission.objects.create(plan=plan, period=period, body=body, status=status, created_by=user)
+        DataValue.objects.create(submission=submission, indicator=indicators[code], updated_by=user, **parts)
+        return submission
+
+    def edit(submission, code, **parts):
+        DataValue.objects.filter(submission=submission, indicator__code=code).update(**parts)
+        RollupRequest.objects.create(plan=plan, period=submission.period, province=home, region=submission.region)
+
+    def check() -> None:
+        _drain(plan, home)
+        assert _figures(plan) == _full(plan, periods, home)
+
+    # Q1: Nanjing is the stock's only non-blank part (Wuxi's is blank); the flow is Nanjing's 5 and Wuxi's 0.
+    nanjing_q1 = report(
+        q1,
+        "320100",
+        "confirmed",
+        {
+            STOCK: {"value": Decimal(10)},
+            FLOW: {"value": Decimal(5)},
+            SHARE: {"numerator": Decimal(3), "denominator": Decimal(4)},
+            CITY_MILESTONE: {"done": True},
+        },
+    )
+    wuxi_q1 = report(
+        q1,
+        "320200",
+        "confirmed",
+        {
+            STOCK: {"value": None},
+            FLOW: {"value": Decimal(0)},
+            SHARE: {"numerator": Decimal(1), "denominator": Decimal(4)},
+        },
+    )
+    report(q1, "320102", "confirmed", {FLOW: {"value": Decimal(2)}, RATIO: {"numerator": 7, "denominator": 100}})
+    body_report(q1, BODY_STOCK, "confirmed", {"value": Decimal(4)})
+    body_report(q1, BODY_FLOW, "confirmed", {"value": Decimal(1)})
+    body_report(q1, BODY_SHARE, "city_approved", {"numerator": Decimal(1), "denominator": Decimal(2)})
+    # Q2: Nanjing reports nothing yet (its Q1 stock is carried); Wuxi and a county of Wuxi do.
+    report(q2, "320200", "confirmed", {STOCK: {"value": Decimal(20)}, FLOW: {"value": Decimal(1)}})
+    wuxi_county_q2 = report(q2, "320205", "city_approved", {FLOW: {"value": Decimal(3)}, STOCK: {"value": Decimal(1)}})
+    # Q3: year to date of flows and of the summed share.
+    nanjing_q3 = report(
+        q3,
+        "320100",
+        "confirmed",
+        {FLOW: {"value": Decimal(4)}, SUMMED_SHARE: {"numerator": Decimal(2), "denominator": Decimal(5)}},
+    )
+    report(q3, "320300", "submitted", {FLOW: {"value": Decimal(6)}})
+    for each in periods:
+        rollups.rollup_period(plan_id=plan.pk, period_id=each.pk, province_id=home.pk)
+    assert _province_figure(plan, STOCK, home, q1).value == Decimal(10)
+
+    # The stock's only non-blank part goes blank: the province's stock is blank, not zero.
+    edit(nanjing_q1, STOCK, value=None)
+    runs.clear()
+    check()
+    assert _province_figure(plan, STOCK, home, q1).value is None
+    # Q1's run (the later quarters' runs it handed on sum no such figure).
+    assert runs[0][1] > 0
+    # The flow's non-zero part goes blank while Wuxi's zero stays: the province's flow is zero, not blank.
+    edit(nanjing_q1, FLOW, value=None)
+    check()
+    assert _province_figure(plan, FLOW, home, q1).value == Decimal(2)  # the county's 2 and Wuxi's 0
+    # A city's value of a bodies' indicator: that figure is summed from every city from now on.
+    report(q1, "320400", "confirmed", {BODY_STOCK: {"value": Decimal(3)}})
+    RollupRequest.objects.create(plan=plan, period=q1, province=home, region=region["320400"])
+    check()
+    assert _province_figure(plan, BODY_STOCK, home, q1).value == Decimal(7)
+    # Nanjing's Q2 report comes in and is confirmed (carried → fresh), then reopened (fresh → carried again).
+    nanjing_q2 = report(q2, "320100", "city_approved", {STOCK: {"value": Decimal(12)}, FLOW: {"value": Decimal(2)}})
+    RollupRequest.objects.create(plan=plan, period=q2, province=home, region=region["320100"])
+    check()
+    _move(plan, nanjing_q2, "confirmed")
+    check()
+    assert _province_figure(plan, STOCK, home, q2).coverage["carried"] == {}
+    _move(plan, nanjing_q2, "submitted")
+    check()
+    assert _province_figure(plan, STOCK, home, q2).coverage["carried"] == {"320100": q1.code}
+    # A returned report leaves the coverage; a county's approval moves its city; a returned Q1 report moves Q3's
+    # year to date through the runs handed on.
+    _move(plan, wuxi_q1, "returned")
+    _move(plan, wuxi_county_q2, "confirmed")
+    check()
+    assert "320200" in _province_figure(plan, SHARE, home, q1).coverage["missing"]
+    edit(nanjing_q3, SUMMED_SHARE, numerator=Decimal(0))
+    check()
+    assert any(resummed == 0 for _figures, resummed in runs)
+
+    # Generated rounds over every reporter, indicator and quarter.
+    rng = random.Random(2026)
+    pool = [indicators[code] for code in codes]
+    submissions = list(Submission.objects.filter(plan=plan, region__isnull=False))
+    statuses = ["confirmed", "confirmed", "city_approved", "submitted", "returned"]
+    for _round in range(12):
+        for _move_number in range(rng.randint(1, 3)):
+            roll = rng.random()
+            if roll < 0.25 or not submissions:
+                period, code = rng.choice(periods), rng.choice(REPORTERS)
+                if Submission.objects.filter(plan=plan, period=period, region=region[code]).exists():
+                    continue
+                status = rng.choice(statuses[:4])
+                submission = report(period, code, status, {})
+                _values_put(submission, pool, rng, user, rng.randint(1, len(pool)))
+                submissions.append(submission)
+                # A report only submitted names no request (it moves only the pending lists).
+                if status != "submitted":
+                    RollupRequest.objects.create(plan=plan, period=period, province=home, region=submission.region)
+            elif roll < 0.6:
+                submission = rng.choice(submissions)
+                _move(plan, submission, rng.choice(statuses))
+            else:
+                submission = rng.choice(submissions)
+                _values_put(submission, pool, rng, user, rng.randint(0, len(pool)))
+                RollupRequest.objects.create(
+                    plan=plan, period=submission.period, province=home, region=submission.region
+                )
+        check()
+    # The difference moved most province figures; some were summed from every city.
+    figures = sum(count for count, _resummed in runs)
+    assert 0 < sum(resummed for _count, resummed in runs) < figures / 10
+    assert rollups.rollup_consistency_check(repair=False) == {plan.code: 0}
+
+
+def test_a_province_figure_its_cities_do_not_stand_behind_is_summed_from_every_city(plan, user, monkeypatch):
+    """PostgreSQL: the delta moves a stored province figure only when its lists agree with the recomputed cities'
+    stored figures and name only the province's cities; one edited by hand, or one that names a city since renamed,
+    is summed from every city's stored figures, as before the delta (and the result is a full recompute's)."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the delta is PostgreSQL's incremental path")
+    resummed: list[int] = []
+    delta = rollups._slice_delta_pg
+
+    def spied(**kwargs):
+        figures, written, count = delta(**kwargs)
+        resummed.append(count)
+        return figures, written, count
+
+    monkeypatch.setattr(rollups, "_slice_delta_pg", spied)
+    q = period_ensure(year=2025, quarter=3)
+    home, nanjing = Region.objects.get(code="320000"), Region.objects.get(code="320100")
+    _report(plan, q, "320100", "confirmed", {FLOW: Decimal(1), STOCK: Decimal(10)}, user)
+    _report(plan, q, "320200", "confirmed", {FLOW: Decimal(2), STOCK: Decimal(20)}, user)
+    rollups.rollup_period(plan_id=plan.pk, period_id=q.pk, province_id=home.pk)
+    flow = Figure.objects.get(plan=plan, indicator__code=FLOW, region=home, period=q, span="quarter", basis="official")
+    # By hand: Nanjing, whose stored figure is in the sum, is no longer listed.
+    Figure.objects.filter(pk=flow.pk).update(coverage={**flow.coverage, "reported": ["320200"]}, reported_count=1)
+    RollupRequest.objects.create(plan=plan, period=q, province=home, region=nanjing)
+    rollups.rollup_period(plan_id=plan.pk, period_id=q.pk, province_id=home.pk, requested=True)
+    assert resummed == [1]
+    assert _figures(plan) == _full(plan, [q], home)
+    # Wuxi is renamed: every stored province figure that lists it names a code that is none of the province's cities.
+    Region.objects.filter(code="320200").update(code="320299")
+    RollupRequest.objects.create(plan=plan, period=q, province=home, region=nanjing)
+    rollups.rollup_period(plan_id=plan.pk, period_id=q.pk, province_id=home.pk, requested=True)
+    assert resummed[-1] > 0
+    assert _figures(plan) == _full(plan, [q], home)
+    assert Figure.objects.get(pk=flow.pk).coverage["reported"] == ["320100", "320299"]
