@@ -362,7 +362,7 @@ def _run(job: ExportJob, resolved: tuple[ReportScope, Audience] | None) -> Expor
     job_id = job.pk
     # Each run writes its own file: two runs at once never write into the same one.
     name = f"{job.public_id}-{uuid.uuid4().hex[:12]}.{file_extension(job.format, job.part)}"
-    path = Path(settings.PRIVATE_FILES_ROOT) / EXPORT_DIR / name
+    path = exports_root() / name
     rendering: _Rendering | None = None
 
     def render_while_stored(snapshot: ReportSnapshot) -> None:
@@ -371,7 +371,6 @@ def _run(job: ExportJob, resolved: tuple[ReportScope, Audience] | None) -> Expor
 
     overlap = job.format in _Rendering.OVERLAPPED and connection.vendor == "postgresql"
     try:
-        exports_root()  # a folder that cannot be made fails the job, as a file that cannot be written does
         snapshot = _ensure_snapshot(job_id, resolved, render_while_stored if overlap else None)
         if rendering is None:
             render(_file_content(snapshot), fmt=job.format, part=job.part, path=path)
