@@ -13,9 +13,8 @@ import contextlib
 import hashlib
 import json
 import logging
-import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -98,15 +97,7 @@ def _audience_json(audience: Audience, content: dict[str, Any]) -> dict[str, Any
     return {"kind": audience.kind, "text": content["meta"]["audience_text"]}
 
 
-def _snapshot_build(
-    *,
-    user: User,
-    scope: ReportScope,
-    audience: Audience,
-    before_insert: Callable[[ReportSnapshot], None] | None = None,
-) -> ReportSnapshot:
-    """`before_insert`: called with the snapshot built (its content, public id and hash final), before it is
-    written."""
+def _snapshot_build(*, user: User, scope: ReportScope, audience: Audience) -> ReportSnapshot:
     cut_off = timezone.now()
     content = report_content(scope=scope, audience=audience, cut_off=cut_off)
     text = canonical_json(content)
@@ -127,8 +118,6 @@ def _snapshot_build(
     # for PostgreSQL to decode. Serialising it above is the check that validate() would repeat. The column
     # is `json` on PostgreSQL, so the text is stored as it is (see JSONTextField).
     _validated(snapshot, checked=("content",))
-    if before_insert is not None:
-        before_insert(snapshot)
     snapshot.content = Cast(Value(text), output_field=ReportSnapshot._meta.get_field("content"))
     snapshot.save()
     snapshot.content = content
@@ -285,57 +274,18 @@ def _claim(job_id: int) -> ExportJob | None:
         return job
 
 
-def _ensure_snapshot(
-    job_id: int,
-    resolved: tuple[ReportScope, Audience] | None = None,
-    before_insert: Callable[[ReportSnapshot], None] | None = None,
-) -> ReportSnapshot:
+def _ensure_snapshot(job_id: int, resolved: tuple[ReportScope, Audience] | None = None) -> ReportSnapshot:
     """The job's snapshot, taken once: the row lock makes a second run wait and then reuse it. `resolved`:
-    the scope as the request that runs the job inline has just checked it. `before_insert`: called with a new
-    snapshot once its content is final, before it is written (not for a snapshot reused)."""
+    the scope as the request that runs the job inline has just checked it."""
     with _consistent_read():
         job = ExportJob.objects.select_for_update().select_related("created_by", "plan").get(pk=job_id)
         if job.snapshot_id is not None:
             return ReportSnapshot.objects.get(pk=job.snapshot_id)
         scope, audience = resolved if resolved is not None else _scope_of(job)
-        snapshot = _snapshot_build(user=job.created_by, scope=scope, audience=audience, before_insert=before_insert)
+        snapshot = _snapshot_build(user=job.created_by, scope=scope, audience=audience)
         job.snapshot = snapshot
         job.save(update_fields=["snapshot"])
         return snapshot
-
-
-def _file_content(snapshot: ReportSnapshot) -> dict[str, Any]:
-    """What the file states: the snapshot's content, with the snapshot's id and hash in its about sheet."""
-    content = {**snapshot.content, "meta": {**snapshot.content["meta"], "snapshot": str(snapshot.public_id)}}
-    content["meta"]["content_sha256"] = snapshot.content_sha256
-    return content
-
-
-class _Rendering:
-    """A file written in a thread of its own while this one stores the snapshot it renders: the INSERT of
-    the content and the commit wait on the database, and the writer runs meanwhile. The writers
-    (XLSX, CSV) touch neither the database nor Django's per-thread state."""
-
-    OVERLAPPED = ("xlsx", "csv")
-
-    def __init__(self, content: dict[str, Any], *, fmt: str, part: str, path: Path) -> None:
-        self.error: BaseException | None = None
-        self._thread = threading.Thread(target=self._render, args=(content, fmt, part, path), daemon=True)
-        self._thread.start()
-
-    def _render(self, content: dict[str, Any], fmt: str, part: str, path: Path) -> None:
-        try:
-            render(content, fmt=fmt, part=part, path=path)
-        except BaseException as exc:  # handed to the thread that waits for it
-            self.error = exc
-
-    def wait(self) -> None:
-        self._thread.join()
-
-    def result(self) -> None:
-        self.wait()
-        if self.error is not None:
-            raise self.error
 
 
 def _file_digest(path: Path) -> tuple[str, int]:
@@ -360,29 +310,24 @@ def _run(job: ExportJob, resolved: tuple[ReportScope, Audience] | None) -> Expor
     """Build the file of a job this run has claimed. Its scope is checked again here (a membership revoked
     since the request counts), unless `resolved`: a job run inline by the request that has just checked it."""
     job_id = job.pk
-    # Each run writes its own file: two runs at once never write into the same one.
-    name = f"{job.public_id}-{uuid.uuid4().hex[:12]}.{file_extension(job.format, job.part)}"
-    path = exports_root() / name
-    rendering: _Rendering | None = None
-
-    def render_while_stored(snapshot: ReportSnapshot) -> None:
-        nonlocal rendering
-        rendering = _Rendering(_file_content(snapshot), fmt=job.format, part=job.part, path=path)
-
-    overlap = job.format in _Rendering.OVERLAPPED and connection.vendor == "postgresql"
+    path: Path | None = None
     try:
-        snapshot = _ensure_snapshot(job_id, resolved, render_while_stored if overlap else None)
-        if rendering is None:
-            render(_file_content(snapshot), fmt=job.format, part=job.part, path=path)
-        else:
-            rendering.result()
+        snapshot = _ensure_snapshot(job_id, resolved)
+        content = {**snapshot.content, "meta": {**snapshot.content["meta"], "snapshot": str(snapshot.public_id)}}
+        content["meta"]["content_sha256"] = snapshot.content_sha256
+        # Each run writes its own file: two runs at once never write into the same one.
+        name = f"{job.public_id}-{uuid.uuid4().hex[:12]}.{file_extension(job.format, job.part)}"
+        path = exports_root() / name
+        render(content, fmt=job.format, part=job.part, path=path)
         sha256, size = _file_digest(path)
     except OperationalError:
         # The database went away: the task's retry runs the job again from the start.
-        _discard(path, rendering)
+        if path is not None:
+            path.unlink(missing_ok=True)
         raise
     except Exception as exc:
-        _discard(path, rendering)
+        if path is not None:
+            path.unlink(missing_ok=True)
         logger.exception("export failed job=%s", job.public_id)
         with transaction.atomic():
             failed = ExportJob.objects.select_for_update().get(pk=job_id)
@@ -413,13 +358,6 @@ def _run(job: ExportJob, resolved: tuple[ReportScope, Audience] | None) -> Expor
         return done
     logger.info("export done job=%s sha256=%s size=%s", done.public_id, sha256, size)
     return done
-
-
-def _discard(path: Path, rendering: _Rendering | None) -> None:
-    """A failed run's file, once no thread is still writing it."""
-    if rendering is not None:
-        rendering.wait()
-    path.unlink(missing_ok=True)
 
 
 def export_download_log(*, job: ExportJob, user: User) -> None:

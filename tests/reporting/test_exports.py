@@ -5,12 +5,10 @@ figure; building a report takes a bounded number of queries."""
 import csv
 import hashlib
 import io
-import threading
-import time
 from decimal import Decimal
 
 import pytest
-from django.db import IntegrityError, connection
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -477,66 +475,3 @@ def test_the_report_reads_workflow_steps_without_joining_the_user_table(world, a
     assert len(steps) == 1
     assert "JOIN" not in steps[0]
     assert {r["user"] for r in content["parts"]["changes"] if r["kind"] == "状态"} >= {"nj-reporter"}
-
-
-def _snapshot_insert(sql: str) -> bool:
-    return sql.startswith('INSERT INTO "reporting_reportsnapshot"')
-
-
-def test_the_xlsx_is_written_while_the_snapshot_is_stored(world, auditor, monkeypatch):
-    """On PostgreSQL the file is written in a thread of its own while the snapshot's INSERT and commit wait on
-    the database: the INSERT here goes ahead only once the writer has started, which a file written after
-    the snapshot was stored never would."""
-    if connection.vendor != "postgresql":
-        pytest.skip("the writer overlaps the INSERT on PostgreSQL only")
-    from reporting.services import exports
-
-    started = threading.Event()
-    seen: dict = {}
-    original = exports.render
-
-    def render(*args, **kwargs):
-        seen["thread"] = threading.get_ident()
-        started.set()
-        return original(*args, **kwargs)
-
-    def insert(execute, sql, params, many, context):
-        if _snapshot_insert(sql):
-            seen["writing"] = started.wait(timeout=5)
-        return execute(sql, params, many, context)
-
-    monkeypatch.setattr(exports, "render", render)
-    with connection.execute_wrapper(insert):
-        job = _export(auditor, period="2025")
-    assert seen["writing"] is True
-    assert seen["thread"] != threading.get_ident()
-    assert hashlib.sha256(job_path(job).read_bytes()).hexdigest() == job.sha256
-
-
-def test_a_snapshot_that_cannot_be_stored_fails_its_job_and_leaves_no_file(world, auditor, monkeypatch):
-    """The file being written meanwhile is removed once its writer has finished, not while it still writes."""
-    from reporting.services import exports
-
-    writers: list[threading.Thread] = []
-    original = exports.render
-
-    def render(*args, **kwargs):
-        writers.append(threading.current_thread())
-        time.sleep(0.3)  # still writing when the INSERT fails
-        return original(*args, **kwargs)
-
-    def refuse(execute, sql, params, many, context):
-        if _snapshot_insert(sql):
-            raise IntegrityError("refused for the test")
-        return execute(sql, params, many, context)
-
-    monkeypatch.setattr(exports, "render", render)
-    before = set(exports.exports_root().iterdir())
-    with connection.execute_wrapper(refuse):
-        job = export_job_create(user=auditor, format="xlsx", period="2025")
-    for writer in writers:
-        writer.join()
-    assert job.status == ExportJob.Status.FAILED
-    assert "refused for the test" in job.error
-    assert job.snapshot_id is None
-    assert set(exports.exports_root().iterdir()) == before
