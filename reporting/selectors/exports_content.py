@@ -839,7 +839,7 @@ def _changes(ctx: _Context, submissions: list[Submission]) -> list[dict[str, Any
         .order_by("at", "id")
         .values_list("submission_id", "action", "from_status", "to_status", "at", "reason", Subquery(actor))
     )
-    status_labels = dict(Submission.Status.choices)
+    status_labels = _labels(Submission.Status.choices)
     reasons: dict[int, list[tuple[datetime, str]]] = defaultdict(list)
     first_submit: dict[int, datetime] = {}
     rows: list[dict[str, Any]] = []
