@@ -76,37 +76,49 @@ def _write_part(workbook: Any, part: Part, rows: list[dict[str, Any]], meta: dic
     for col, column in enumerate(part.columns):
         sheet.write_string(1, col, column.header, formats["header"])
     sheet.freeze_panes(2, 0)
+    # Each column's writer and format looked up once, not per cell. An empty value (None) writes nothing
+    # whatever the column's kind: XlsxWriter stores no cell for a blank without a format.
+    writers = [
+        (col, column.key, _CELL_WRITERS[column.kind], formats[column.kind]) for col, column in enumerate(part.columns)
+    ]
     for offset, record in enumerate(rows, start=2):
-        for col, column in enumerate(part.columns):
-            _write_cell(sheet, offset, col, record.get(column.key), kind=column.kind, formats=formats)
+        for col, key, write, cell_format in writers:
+            raw = record.get(key)
+            if raw is not None:
+                write(sheet, offset, col, raw, cell_format)
     if rows:
         sheet.autofilter(1, 0, len(rows) + 1, len(part.columns) - 1)
 
 
-def _write_cell(sheet: Any, row: int, col: int, raw: Any, *, kind: str, formats: dict) -> None:
-    if kind in ("number", "int"):
-        number = as_decimal(raw)
-        if number is None:
-            sheet.write_blank(row, col, None)
-        else:
-            sheet.write_number(row, col, float(number), formats[kind])
-        return
-    if kind == "date":
-        day = as_date(raw)
-        if day is None:
-            sheet.write_blank(row, col, None)
-        else:
-            sheet.write_datetime(row, col, datetime(day.year, day.month, day.day), formats["date"])  # noqa: DTZ001
-        return
-    if kind == "datetime":
-        moment = as_datetime(raw)
-        if moment is None:
-            sheet.write_blank(row, col, None)
-        else:
-            sheet.write_datetime(row, col, moment, formats["datetime"])
-        return
+def _number_cell(sheet: Any, row: int, col: int, raw: Any, cell_format: Any) -> None:
+    number = as_decimal(raw)
+    if number is not None:
+        sheet.write_number(row, col, float(number), cell_format)
+
+
+def _date_cell(sheet: Any, row: int, col: int, raw: Any, cell_format: Any) -> None:
+    day = as_date(raw)
+    if day is not None:
+        sheet.write_datetime(row, col, datetime(day.year, day.month, day.day), cell_format)  # noqa: DTZ001
+
+
+def _datetime_cell(sheet: Any, row: int, col: int, raw: Any, cell_format: Any) -> None:
+    moment = as_datetime(raw)
+    if moment is not None:
+        sheet.write_datetime(row, col, moment, cell_format)
+
+
+def _text_cell(sheet: Any, row: int, col: int, raw: Any, cell_format: Any) -> None:
     text = as_text(raw)
     if text:
-        sheet.write_string(row, col, text, formats["text"])
-    else:
-        sheet.write_blank(row, col, None)
+        sheet.write_string(row, col, text, cell_format)
+
+
+# A value no writer can store (empty text, a number or date that does not parse) leaves its cell empty.
+_CELL_WRITERS = {
+    "number": _number_cell,
+    "int": _number_cell,
+    "date": _date_cell,
+    "datetime": _datetime_cell,
+    "text": _text_cell,
+}

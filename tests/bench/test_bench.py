@@ -250,5 +250,8 @@ def test_a_whole_tiny_run_completes(tmp_path):
     assert scenarios["rebuild"]["half_built_seen"] == 0
     assert scenarios["reads"]["errors"] == 0
     assert scenarios["import"]["rejected_rows"] == 0
+    # The export is timed as a process's second export; the fresh process's first is kept beside it.
+    assert scenarios["export"]["first_seconds"] > 0
+    assert scenarios["export"]["seconds"] > 0
     assert len(run["verdicts"]) == 6
     assert "### tiny scale" in (tmp_path / "benchmarks.md").read_text(encoding="utf-8")
