@@ -16,6 +16,7 @@ The cache is an optimisation: when it cannot be reached, the answer is computed 
 import hashlib
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -146,7 +147,12 @@ def read_key(*parts: Any) -> str:
 
 
 def read_cached(key: str, compute: Callable[[], T]) -> T:
-    """The cached value under `key`, or `compute()` stored there."""
+    """The cached value under `key`, or `compute()` stored there.
+
+    A miss is computed once at a time: readers who miss a key while another process computes it wait for
+    that value (`_computed_elsewhere`) instead of computing it beside it. After a new figures' version the
+    first readers of a page arrive together (the benchmark's eight clients: two of each page at once), and
+    on a machine of two cores the duplicate computations slowed every request in flight."""
     try:
         found = cache.get(key)
     except Exception:  # the cache is down: compute, as if nothing were cached
@@ -154,12 +160,55 @@ def read_cached(key: str, compute: Callable[[], T]) -> T:
         return compute()
     if found is not None:
         return found
-    value = compute()
+    claimed, found = _computed_elsewhere(key)
+    if found is not None:
+        return found
     try:
-        cache.set(key, value, TIMEOUT_SECONDS)
+        value = compute()
+        try:
+            cache.set(key, value, TIMEOUT_SECONDS)
+        except Exception:
+            log.warning("read cache unreachable", exc_info=True)
+    finally:
+        if claimed:
+            try:
+                cache.delete(_computing(key))
+            except Exception:
+                log.warning("read cache unreachable", exc_info=True)
+    return value
+
+
+# While one process computes a missing answer, its key's `_computing` flag is set (for at most
+# COMPUTING_SECONDS, should that process die); others wait up to COMPUTING_WAIT_SECONDS for the value,
+# looking every COMPUTING_POLL_SECONDS, then compute it themselves. A cold answer takes 10-60 ms alone.
+COMPUTING_SECONDS = 10
+COMPUTING_WAIT_SECONDS = 2.0
+COMPUTING_POLL_SECONDS = 0.005
+
+
+def _computing(key: str) -> str:
+    return f"{key}:computing"
+
+
+def _computed_elsewhere(key: str) -> tuple[bool, Any]:
+    """(claimed, value) for a key just missed: claimed True when this process is to compute it (it set the
+    flag); otherwise the value another process computed meanwhile, or None when it did not come within the
+    wait (or that process failed, clearing its flag without a value): the caller computes it then."""
+    flag = _computing(key)
+    try:
+        if cache.add(flag, 1, COMPUTING_SECONDS):
+            return True, None
+        deadline = time.monotonic() + COMPUTING_WAIT_SECONDS
+        while time.monotonic() < deadline:
+            time.sleep(COMPUTING_POLL_SECONDS)
+            found = cache.get_many([key, flag])
+            if found.get(key) is not None:
+                return False, found[key]
+            if flag not in found:
+                break
     except Exception:
         log.warning("read cache unreachable", exc_info=True)
-    return value
+    return False, None
 
 
 def _body_kept(body_key: str, render: Callable[[], bytes]) -> bytes:

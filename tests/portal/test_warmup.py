@@ -3,6 +3,9 @@ requests (issue 7: a cold worker's first dashboard cost ~400 ms on the benchmark
 
 import gc
 
+import pytest
+from django.core.cache import caches
+from django.core.cache.backends.redis import RedisCache
 from django.template import engines
 from django.template.loaders.cached import Loader as CachedLoader
 from django.urls import clear_url_caches, get_resolver
@@ -49,3 +52,17 @@ def test_worker_warm_freezes_what_it_loaded():
         assert gc.get_freeze_count() > 0
     finally:
         gc.unfreeze()
+
+
+def test_worker_warm_builds_the_redis_cache_client():
+    """The Redis backend's client (the redis package, its connection pool) is built at boot, not by a
+    worker's first kept answer."""
+    backend = caches["default"]
+    if not isinstance(backend, RedisCache):
+        pytest.skip("the cache is Redis where REDIS_URL is set")
+    vars(backend).pop("_cache", None)
+    try:
+        worker_warm()
+    finally:
+        gc.unfreeze()
+    assert "_cache" in vars(backend)
