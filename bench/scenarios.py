@@ -320,12 +320,10 @@ def full_rebuild(bench: Bench, *, sample_quarters: int | None) -> dict[str, Any]
     if sample is not slices:
         plan_runs.append((2, slices, "full"))
     # The nightly job: every slice again over the figures already there, nothing changed since (one task per
-    # province checks its slices against their fingerprints); then every slice forced to recompute, as if all had
-    # changed: as the forced job queues it (one task per province and years, each recomputing its slices in one
-    # set-based pass, `rollups_bulk`), and (labelled, for comparison) one `rollup_slice` task per slice.
+    # province checks its slices against their fingerprints); then every slice forced to recompute, one task per
+    # slice, as if all had changed.
     plan_runs.append((2, slices, "nightly"))
     plan_runs.append((2, slices, "nightly_forced"))
-    plan_runs.append((2, slices, "nightly_forced_per_slice"))
     runs: dict[str, Any] = {}
     for workers, jobs, label in plan_runs:
         if not label.startswith("nightly"):
@@ -353,16 +351,8 @@ def full_rebuild(bench: Bench, *, sample_quarters: int | None) -> dict[str, Any]
                 queued = [AsyncResult(task_id, app=app) for r in results for task_id in r.result["queued"]]
                 _wait_results(queued, timeout=1800)
                 recomputed = len(queued)
-            elif label == "nightly_forced":
-                parts = rollup_rebuild_partitions(plan=bench.plan)
-                results = [rollup_province_task.delay(*part, True) for part in parts]
-                _wait_results(results, timeout=1800)
-                # Nothing is queued by a forced province task; waited for all the same.
-                _wait_results(
-                    [AsyncResult(task_id, app=app) for r in results for task_id in r.result["queued"]], timeout=1800
-                )
             else:
-                force = label == "nightly_forced_per_slice"
+                force = label == "nightly_forced"
                 results = [rollup_slice_task.delay(*s, force) for s in jobs]
                 _wait_results(results, timeout=1800)
             seconds = time.perf_counter() - started
@@ -399,9 +389,6 @@ def full_rebuild(bench: Bench, *, sample_quarters: int | None) -> dict[str, Any]
         # every slice changed, and the figure this scenario reported before fingerprints.
         "forced_seconds": runs["nightly_forced"]["seconds"],
         "forced_ratio": round(runs["nightly_forced"]["seconds"] / ceiling, 2),
-        # Labelled, not a budget: the same forced rebuild as one per-slice task per slice (before `rollups_bulk`).
-        "forced_per_slice_seconds": runs["nightly_forced_per_slice"]["seconds"],
-        "forced_per_slice_ratio": round(runs["nightly_forced_per_slice"]["seconds"] / ceiling, 2),
         "first_build_seconds": full["seconds"],
         "first_build_ratio": round(full["seconds"] / ceiling, 2),
         "runs": runs,

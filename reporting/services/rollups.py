@@ -1523,21 +1523,10 @@ def rollup_province_rebuild(
     lock: a slice that changed and changed back in between is only checked."""
     from reporting.tasks import rollup_slice_task
 
-    if force and connection.vendor == "postgresql":
-        return _province_recompute(plan_id=plan_id, province_id=province_id, period_ids=period_ids)
     out = rollup_province_check(plan_id=plan_id, province_id=province_id, period_ids=period_ids, force=force)
     for period_id in out.stale:
         out.queued.append(rollup_slice_task.delay(plan_id, period_id, province_id, force).id)
     return out
-
-
-def _province_recompute(*, plan_id: int, province_id: int, period_ids: list[int]) -> ProvinceRebuild:
-    """A forced rebuild of a province's quarters (PostgreSQL): every slice recomputed in one set-based pass
-    (`rollups_bulk`), the same figures, check times and fingerprints as one `rollup_slice(force=True)` each."""
-    from reporting.services.rollups_bulk import rollup_province_recompute
-
-    done = rollup_province_recompute(plan_id=plan_id, province_id=province_id, period_ids=period_ids)
-    return ProvinceRebuild(checked=done.periods, figures=done.figures)
 
 
 # How many years of one province a nightly task checks: whole years, so that a chunk reads only the quarter
@@ -1852,10 +1841,6 @@ def rollup_everything(*, force: bool = False) -> dict:
     done = []
     started = time.monotonic()
     for plan_id, province_id, period_ids in rollup_rebuild_partitions():
-        if force and connection.vendor == "postgresql":
-            _province_recompute(plan_id=plan_id, province_id=province_id, period_ids=period_ids)
-            done += [f"{plan_id}:{period_id}:{province_id}" for period_id in period_ids]
-            continue
         found = rollup_province_check(plan_id=plan_id, province_id=province_id, period_ids=period_ids, force=force)
         for period_id in found.stale:
             rollup_slice(plan_id=plan_id, period_id=period_id, province_id=province_id, force=force)

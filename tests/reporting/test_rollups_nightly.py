@@ -250,15 +250,12 @@ def test_the_province_task_queues_a_task_only_for_each_changed_slice(plan, histo
     assert result == {"checked": len(QUARTERS) - 1, "figures": result["figures"], "queued": ["task-1"]}
     slices = Figure.objects.filter(plan=plan, region__in=[home, *Region.objects.filter(parent=home)])
     assert result["figures"] == slices.exclude(period=q3).count() > 0
-    # Forced: no check against the fingerprints and no task queued; every slice is recomputed in this task, in one
-    # set-based pass (tests/reporting/test_rollups_bulk.py holds it to the per-slice statement).
+    # Forced: every slice is queued, forced too, with no check.
     sent.clear()
     with CaptureQueriesContext(connection) as queries:
-        forced = tasks.rollup_province_task(plan.pk, home.pk, quarters, True)
-    assert sent == []
-    assert forced == {"checked": len(QUARTERS), "figures": forced["figures"], "queued": []}
-    assert not any(rollups.SLICES_FINGERPRINT_SQL in q["sql"] for q in queries.captured_queries)
-    assert _executes(queries) == 0
+        tasks.rollup_province_task(plan.pk, home.pk, quarters, True)
+    assert sorted(sent) == sorted((plan.pk, pk, home.pk, True) for pk in quarters)
+    assert not any("hash_record_extended" in q["sql"] for q in queries.captured_queries)
 
 
 class _Sent:
