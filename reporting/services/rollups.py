@@ -235,11 +235,14 @@ ORDER BY part, sort_order, code, sort_id
 
 
 class _Plan:
-    """What every slice of one plan needs, read once per run: its indicators and its provinces' cities."""
+    """What every slice of one plan needs, read once per run: its indicators and its provinces' cities.
+    `indicators`: the plan's active indicators by id, when the caller has them (`_plan_around`)."""
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, *, indicators: dict[int, Indicator] | None = None) -> None:
         self.plan = plan
-        self.indicators = {i.pk: i for i in Indicator.objects.filter(plan=plan, is_active=True)}
+        if indicators is None:
+            indicators = {i.pk: i for i in Indicator.objects.filter(plan=plan, is_active=True)}
+        self.indicators = indicators
         # The home province's id is on the plan when it names one: no query for it.
         home_id = plan.home_region_id
         if home_id is None:
@@ -287,6 +290,105 @@ class _Plan:
     def periods_seed(self, *, year: int, rows: list[Period]) -> None:
         """The quarters of `year` and `year - 1`, already read by the caller, for `year_periods`."""
         self._years[year] = rows
+
+
+# PostgreSQL: a run's plan, the quarters of its period's year and the year before, and a digest of the plan's
+# active indicators (every column of each row, and its measure's number, which orders them), in one statement.
+# The indicators are kept per process under that digest (`_kept_indicators`): the digest is recomputed by every
+# run, so a renamed, deactivated, rescaled or new indicator gives another digest and is read again by the very
+# next run; nothing is trusted that the run's own statement did not confirm.
+INDICATORS_DIGEST_SQL = """
+SELECT md5(COALESCE(json_agg(json_build_array(i, m.number) ORDER BY i.id), '[]'::json)::text)
+FROM indicators_indicator i LEFT JOIN measures_measure m ON m.id = i.measure_id
+WHERE i.plan_id = %(plan)s AND i.is_active
+"""
+PLAN_AROUND_SQL = """
+SELECT {plan_columns}, {period_columns}, ({digest})
+FROM measures_plan pl
+JOIN reporting_period q
+  ON q.year IN (SELECT year FROM reporting_period WHERE id = %(period)s
+                UNION ALL SELECT year - 1 FROM reporting_period WHERE id = %(period)s)
+WHERE pl.id = %(plan)s
+ORDER BY q.year, q.quarter
+"""
+
+# The plan's active indicators in the model's order (plan, measure number, sort order, code), each row with the
+# digest of them all: the rows and their digest from one snapshot.
+INDICATORS_READ_SQL = """
+SELECT ({digest}), {columns}
+FROM indicators_indicator i LEFT JOIN measures_measure m ON m.id = i.measure_id
+WHERE i.plan_id = %(plan)s AND i.is_active
+ORDER BY m.number, i.sort_order, i.code
+"""
+
+# The active indicators of a plan kept by this process, by plan: (digest, indicators by id, in the model's
+# order). One entry per plan; a run that finds another digest replaces it. A plain dict: each get and set is
+# atomic in threads too. The kept instances are only read (their ids, kinds, scales, aggregation, reporter and
+# lead body), never changed, as the burst path's kept lists (reporting/selectors/definitions.py).
+_kept_indicators: dict[int, tuple[str, dict[int, Indicator]]] = {}
+
+
+@cache
+def _plan_around_sql() -> tuple[str, list[str], list[str]]:
+    """PLAN_AROUND_SQL with the plan's and the period's columns, and their attribute names in that order."""
+    plan_fields = list(Plan._meta.concrete_fields)
+    period_fields = list(Period._meta.concrete_fields)
+    sql = PLAN_AROUND_SQL.format(
+        plan_columns=", ".join(f"pl.{f.column}" for f in plan_fields),
+        period_columns=", ".join(f"q.{f.column}" for f in period_fields),
+        digest=INDICATORS_DIGEST_SQL.strip(),
+    )
+    return sql, [f.attname for f in plan_fields], [f.attname for f in period_fields]
+
+
+def _plan_around(*, plan_id: int, period_id: int) -> tuple[_Plan, list[Period]] | None:
+    """PostgreSQL: the run's plan context and the quarters around its period in one round trip (`PLAN_AROUND_SQL`),
+    the indicators read again only when their digest changed. None when the plan or the period does not exist
+    (the caller's ORM reads then raise as they always did)."""
+    sql, plan_names, period_names = _plan_around_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"plan": plan_id, "period": period_id})
+        rows = cursor.fetchall()
+    if not rows or not any(row[len(plan_names)] == period_id for row in rows):
+        return None
+    width = len(plan_names)
+    plan = Plan.from_db(connection.alias, plan_names, rows[0][:width])
+    around = [Period.from_db(connection.alias, period_names, row[width:-1]) for row in rows]
+    digest = rows[0][-1]
+    kept = _kept_indicators.get(plan_id)
+    if kept is None or kept[0] != digest:
+        kept = _indicators_read(plan_id=plan_id)
+    return _Plan(plan, indicators=kept[1]), around
+
+
+@cache
+def _indicators_read_sql() -> tuple[str, list[str]]:
+    """The plan's active indicators, every column, in the model's order, each row with their digest (as
+    PLAN_AROUND_SQL computes it); and the columns' attribute names."""
+    fields = list(Indicator._meta.concrete_fields)
+    # Built from the model's column names and the constant above only; the plan is a parameter.
+    sql = INDICATORS_READ_SQL.format(
+        digest=INDICATORS_DIGEST_SQL.strip(), columns=", ".join(f"i.{f.column}" for f in fields)
+    )
+    return sql, [f.attname for f in fields]
+
+
+def _indicators_read(*, plan_id: int) -> tuple[str, dict[int, Indicator]]:
+    """The plan's active indicators with the digest of these very rows (one statement, one snapshot), kept
+    under it for the next runs of this process."""
+    sql, names = _indicators_read_sql()
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"plan": plan_id})
+        rows = cursor.fetchall()
+    indicators = {}
+    for row in rows:
+        indicator = Indicator.from_db(connection.alias, names, row[1:])
+        indicators[indicator.pk] = indicator
+    if not rows:
+        return "", indicators
+    kept = (rows[0][0], indicators)
+    _kept_indicators[plan_id] = kept
+    return kept
 
 
 def _ids(values: Iterable[int]) -> str:
@@ -1966,12 +2068,17 @@ def rollup_period(
         if requested and not claimed:
             _requests_follow_up(plan_id=plan_id, period_id=period_id, province_id=province_id, claimed=claimed)
             return summary
-        ctx = _Plan(Plan.objects.get(pk=plan_id))
         # The period with the quarters of its year and the year before, in one query: the later quarters below,
         # and last quarter and the year so far for every slice statement of this run (`_Plan.year_periods`).
-        this_year = Period.objects.filter(pk=period_id).values("year")
-        year_before = Period.objects.filter(pk=period_id).annotate(before=F("year") - 1).values("before")
-        around = list(Period.objects.filter(Q(year__in=this_year) | Q(year__in=year_before)))
+        # PostgreSQL: with the plan and its indicators' digest, in the same statement (`_plan_around`).
+        found = _plan_around(plan_id=plan_id, period_id=period_id) if connection.vendor == "postgresql" else None
+        if found is not None:
+            ctx, around = found
+        else:
+            ctx = _Plan(Plan.objects.get(pk=plan_id))
+            this_year = Period.objects.filter(pk=period_id).values("year")
+            year_before = Period.objects.filter(pk=period_id).annotate(before=F("year") - 1).values("before")
+            around = list(Period.objects.filter(Q(year__in=this_year) | Q(year__in=year_before)))
         period = next((p for p in around if p.pk == period_id), None)
         if period is None:
             raise Period.DoesNotExist(f"no period {period_id}")

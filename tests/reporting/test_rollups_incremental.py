@@ -126,9 +126,59 @@ def test_an_approval_s_run_is_few_statements(plan, user):
         summary = rollups.rollup_period(plan_id=plan.pk, period_id=q.pk, province_id=home.pk, requested=True)
     assert (summary.cities, summary.requests, RollupRequest.objects.count()) == ([nanjing.pk], 1, 0)
     statements = [query["sql"] for query in queries.captured_queries]
-    # SAVEPOINT (the test's transaction), lock and claim, plan, indicators, quarters, regions, plan mode and
-    # prepared check, the slice statement, the requests' end, RELEASE.
-    assert len(statements) == 10, [sql[:70] for sql in statements]
+    # SAVEPOINT (the test's transaction), lock and claim, the plan with the quarters and the indicators' digest
+    # (the indicators themselves are kept by the process under it), regions, plan mode and prepared check, the
+    # slice statement, the requests' end, RELEASE (ten before: the plan, indicators and quarters were three).
+    assert len(statements) == 8, [sql[:70] for sql in statements]
+
+
+def test_an_approval_s_run_sees_changed_indicators_and_cities_at_once(plan, user):
+    """The indicators a run uses are kept by the process under their digest, which each run's first statement
+    recomputes: a renamed, rescaled, deactivated or new indicator, and a new city, are seen by the very next run."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the kept indicators are PostgreSQL's path")
+    q = period_ensure(year=2025, quarter=3)
+    home, nanjing = Region.objects.get(code="320000"), Region.objects.get(code="320100")
+    _report(plan, q, "320100", "confirmed", {FLOW: Decimal(10), SHARE: (Decimal(3), Decimal(4))}, user)
+    rollups.rollup_period(plan_id=plan.pk, period_id=q.pk, province_id=home.pk)
+    flow, share = (Indicator.objects.get(plan=plan, code=code) for code in (FLOW, SHARE))
+
+    def run():
+        RollupRequest.objects.create(plan=plan, period=q, province=home, region=nanjing)
+        summary = rollups.rollup_period(plan_id=plan.pk, period_id=q.pk, province_id=home.pk, requested=True)
+        assert summary.cities == [nanjing.pk]
+        found = rollups._plan_around(plan_id=plan.pk, period_id=q.pk)
+        assert found is not None
+        fields = [f.attname for f in Indicator._meta.concrete_fields]
+        assert [[getattr(i, f) for f in fields] for i in found[0].indicators.values()] == [
+            [getattr(i, f) for f in fields] for i in Indicator.objects.filter(plan=plan, is_active=True)
+        ]
+
+    def province(indicator):
+        return Figure.objects.filter(
+            plan=plan, period=q, region=home, indicator=indicator, span="quarter", basis="official"
+        ).first()
+
+    run()
+    assert province(share).value == Decimal(3) * share.scale / Decimal(4)
+    Indicator.objects.filter(pk=share.pk).update(scale=share.scale * 10, name="renamed")
+    run()
+    assert province(share).value == Decimal(3) * share.scale * 10 / Decimal(4)
+    Indicator.objects.filter(pk=flow.pk).update(is_active=False)
+    run()
+    assert province(flow) is None
+    added = Indicator.objects.get(pk=flow.pk)
+    added.pk, added.code, added.is_active = None, "added-flow", True
+    added.save()
+    run()
+    assert province(added) is not None
+    Region.objects.create(
+        code="329900", name="合成市", name_en="S", level="city", parent=home, division_year=2021, sort_order=9001
+    )
+    run()
+    coverage = province(share).coverage
+    assert "329900" in coverage["missing"]
+    assert coverage["expected"] == Region.objects.filter(parent=home, level="city").count()
 
 
 # The delta (PostgreSQL): an approval's run moves each stored province figure by the recomputed cities' old and
