@@ -1130,12 +1130,13 @@ SELECT (SELECT count(*) FROM fig), (SELECT count(*) FROM upd) + (SELECT count(*)
 """
 
 
-@cache
-def _slice_write_sql() -> str:
+def _figure_columns_format(sql: str) -> str:
+    """A figure-writing statement's column lists filled in: what it inserts, its conflict key, what it updates,
+    and how it tells a changed figure (`changed`) from the one stored (`same`)."""
     updated = [c for c in FIGURE_COLUMNS if c not in FIGURE_KEY]
     compared = [c for c in updated if c not in ("computed_at", "plan_id")]
     # Built from the column constants above only; every value is a parameter.
-    return SLICE_WRITE_SQL.format(
+    return sql.format(
         columns=", ".join(FIGURE_COLUMNS),
         key=", ".join(FIGURE_KEY),
         updates=", ".join(f"{c} = EXCLUDED.{c}" for c in updated),
@@ -1144,6 +1145,11 @@ def _slice_write_sql() -> str:
             f"cur.{c} IS NOT DISTINCT FROM {'%(rule)s' if c == 'rule_version' else 'fig.' + c}" for c in compared
         ),
     )
+
+
+@cache
+def _slice_write_sql() -> str:
+    return _figure_columns_format(SLICE_WRITE_SQL)
 
 
 def slice_write_statement(
@@ -1504,18 +1510,7 @@ def _slice_delta_sql() -> str:
     }
     for name, part in parts.items():
         sql = sql.replace(f"@{name}@", part)
-    updated = [c for c in FIGURE_COLUMNS if c not in FIGURE_KEY]
-    compared = [c for c in updated if c not in ("computed_at", "plan_id")]
-    # Built from the column constants above only; every value is a parameter.
-    return sql.format(
-        columns=", ".join(FIGURE_COLUMNS),
-        key=", ".join(FIGURE_KEY),
-        updates=", ".join(f"{c} = EXCLUDED.{c}" for c in updated),
-        changed=" OR ".join(f"reporting_figure.{c} IS DISTINCT FROM EXCLUDED.{c}" for c in compared),
-        same=" AND ".join(
-            f"cur.{c} IS NOT DISTINCT FROM {'%(rule)s' if c == 'rule_version' else 'fig.' + c}" for c in compared
-        ),
-    )
+    return _figure_columns_format(sql)
 
 
 # An incremental run applies the delta (False: it re-sums the province from every city's stored figures with
