@@ -406,7 +406,8 @@ class _Figures(NamedTuple):
 
 def _figures(ctx: _Context) -> _Figures:
     """The province's and each city's official figures with numerators and denominators. On PostgreSQL the
-    rows and the figure index are built by the database as ready JSON (`_figures_sql`), the same content."""
+    database returns them as ready rows, numbers and coverage texts already formatted (`_figures_sql`), the same
+    content `_figures_python` builds (a test compares the two)."""
     if connection.vendor == "postgresql":
         return _figures_sql(ctx)
     return _figures_python(ctx)
