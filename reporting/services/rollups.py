@@ -221,17 +221,23 @@ class FigureRow(NamedTuple):
 
 
 # A province's cities in region order, then the counties under them; each part by the parent index.
-REGIONS_SQL = """
-SELECT id, parent_id, level, code FROM (
+REGIONS_ROWS_SQL = """
     SELECT c.id, c.parent_id, c.level, c.code, 0 AS part, c.sort_order, c.id AS sort_id
     FROM measures_region c WHERE c.parent_id = %(province)s AND c.level = %(city)s
     UNION ALL
     SELECT k.id, k.parent_id, k.level, k.code, 1, 0, k.id
     FROM measures_region c JOIN measures_region k ON k.parent_id = c.id AND k.level = %(county)s
     WHERE c.parent_id = %(province)s AND c.level = %(city)s
-) r
-ORDER BY part, sort_order, code, sort_id
 """
+REGIONS_SQL = f"""
+SELECT id, parent_id, level, code FROM ({REGIONS_ROWS_SQL}) r
+ORDER BY part, sort_order, code, sort_id
+"""  # noqa: S608 - constants only
+# The same rows as one JSON array, in the same order: a column of the run's first read (`_plan_around`).
+REGIONS_JSON_SQL = f"""
+SELECT json_agg(json_build_array(id, parent_id, level, code) ORDER BY part, sort_order, code, sort_id)
+FROM ({REGIONS_ROWS_SQL}) r
+"""  # noqa: S608 - constants only
 
 
 class _Plan:
@@ -252,6 +258,9 @@ class _Plan:
         self._cities: dict[int, dict[int, str]] = {}
         self._reporters: dict[int, list[tuple[int, int]]] = {}
         self._years: dict[int, list[Period]] = {}
+        # Whether this run's session holds the prepared delta statement (None: not asked yet). Prepared statements
+        # belong to the session and outlive its transactions, so once known it holds for the run.
+        self.delta_prepared: bool | None = None
 
     @staticmethod
     def summed(indicator: Indicator) -> bool:
@@ -271,11 +280,13 @@ class _Plan:
     def _regions_read(self, province_id: int) -> None:
         """The province's cities (in region order) and the counties under them, in one query (REGIONS_SQL)."""
         with connection.cursor() as cursor:
-            cursor.execute(
-                REGIONS_SQL,
-                {"province": province_id, "city": Region.Level.CITY, "county": Region.Level.COUNTY},
-            )
+            cursor.execute(REGIONS_SQL, _regions_params(province_id))
             rows = cursor.fetchall()
+        self.regions_seed(province_id, rows)
+
+    def regions_seed(self, province_id: int, rows: Iterable[Sequence[Any]]) -> None:
+        """The province's regions as REGIONS_SQL returns them (id, parent, level, code; in its order), already
+        read by the caller (`_plan_around`)."""
         cities = {pk: code for pk, _parent, level, code in rows if level == Region.Level.CITY}
         self._cities[province_id] = cities
         counties = sorted((pk, parent) for pk, parent, level, _code in rows if level == Region.Level.COUNTY)
@@ -303,7 +314,12 @@ FROM indicators_indicator i LEFT JOIN measures_measure m ON m.id = i.measure_id
 WHERE i.plan_id = %(plan)s AND i.is_active
 """
 PLAN_AROUND_SQL = """
-SELECT {plan_columns}, {period_columns}, ({digest})
+SELECT {plan_columns}, {period_columns}, ({digest}),
+       -- Whether this session has prepared the delta statement already (`_slice_delta_pg`).
+       (SELECT count(*) > 0 FROM pg_prepared_statements WHERE name = %(prepared)s),
+       -- A one-province run: the province's regions (REGIONS_JSON_SQL), on the first row only.
+       CASE WHEN row_number() OVER (ORDER BY q.year, q.quarter) = 1 AND %(province)s::bigint IS NOT NULL
+            THEN ({regions}) END
 FROM measures_plan pl
 JOIN reporting_period q
   ON q.year IN (SELECT year FROM reporting_period WHERE id = %(period)s
@@ -337,28 +353,47 @@ def _plan_around_sql() -> tuple[str, list[str], list[str]]:
         plan_columns=", ".join(f"pl.{f.column}" for f in plan_fields),
         period_columns=", ".join(f"q.{f.column}" for f in period_fields),
         digest=INDICATORS_DIGEST_SQL.strip(),
+        regions=REGIONS_JSON_SQL.strip(),
     )
     return sql, [f.attname for f in plan_fields], [f.attname for f in period_fields]
 
 
-def _plan_around(*, plan_id: int, period_id: int) -> tuple[_Plan, list[Period]] | None:
+def _regions_params(province_id: int | None) -> dict[str, Any]:
+    return {"province": province_id, "city": Region.Level.CITY, "county": Region.Level.COUNTY}
+
+
+def _plan_around(*, plan_id: int, period_id: int, province_id: int | None = None) -> tuple[_Plan, list[Period]] | None:
     """PostgreSQL: the run's plan context and the quarters around its period in one round trip (`PLAN_AROUND_SQL`),
-    the indicators read again only when their digest changed. None when the plan or the period does not exist
-    (the caller's ORM reads then raise as they always did)."""
+    the indicators read again only when their digest changed, and with `province_id` that province's cities and
+    counties (as `_Plan.reporters` would read them). None when the plan or the period does not exist (the caller's
+    ORM reads then raise as they always did)."""
     sql, plan_names, period_names = _plan_around_sql()
     with connection.cursor() as cursor:
-        cursor.execute(sql, {"plan": plan_id, "period": period_id})
+        cursor.execute(
+            sql,
+            {
+                "plan": plan_id,
+                "period": period_id,
+                "prepared": _slice_delta_prepare_sql()[0],
+                **_regions_params(province_id),
+            },
+        )
         rows = cursor.fetchall()
     if not rows or not any(row[len(plan_names)] == period_id for row in rows):
         return None
     width = len(plan_names)
     plan = Plan.from_db(connection.alias, plan_names, rows[0][:width])
-    around = [Period.from_db(connection.alias, period_names, row[width:-1]) for row in rows]
-    digest = rows[0][-1]
+    around = [Period.from_db(connection.alias, period_names, row[width:-3]) for row in rows]
+    digest = rows[0][-3]
     kept = _kept_indicators.get(plan_id)
     if kept is None or kept[0] != digest:
         kept = _indicators_read(plan_id=plan_id)
-    return _Plan(plan, indicators=kept[1]), around
+    ctx = _Plan(plan, indicators=kept[1])
+    ctx.delta_prepared = rows[0][-2]
+    if province_id is not None:
+        # A province without cities has no rows (NULL): no regions, as REGIONS_SQL would say.
+        ctx.regions_seed(province_id, rows[0][-1] or [])
+    return ctx, around
 
 
 @cache
@@ -901,7 +936,9 @@ v AS (
     JOIN unnest(%(part_regions)s::bigint[], %(part_cities)s::bigint[]) r (region_id, city_id)
       ON r.region_id = s.region_id
     JOIN reporting_datavalue d ON d.submission_id = s.id
-    JOIN ind i ON i.indicator_id = d.indicator_id
+    -- `+ 0`: each submission's values read whole, one index descent per submission, then matched to the
+    -- indicators by hash, not one index probe per submission and indicator (the generic plan's choice).
+    JOIN ind i ON i.indicator_id = d.indicator_id + 0
     WHERE s.plan_id = %(plan)s AND s.period_id = ANY(%(periods)s::bigint[])
       AND s.status IN ('confirmed', 'city_approved')
       AND (s.period_id = %(period)s OR (i.carries AND s.period_id = %(before)s)
@@ -1310,16 +1347,18 @@ cur AS (
 ),
 @fresh@-- The recomputed cities' part of each province figure before this run (their stored figures, read as `kept`
 -- reads a city's) and after it (`fresh`): the sums, and the cities' codes by where they stand (fresh, carried).
+-- Each city stands once in each array, in no particular order (an ordered aggregate sorts every group apart): the
+-- arrays are compared as sets (`@>` both ways) and sorted where they are listed.
 moved AS (
     SELECT x.basis, x.indicator_id, x.span,
            sum(x.value) FILTER (WHERE NOT x.new) AS ov, sum(x.numerator) FILTER (WHERE NOT x.new) AS onum,
            sum(x.denominator) FILTER (WHERE NOT x.new) AS oden, sum(x.done_count) FILTER (WHERE NOT x.new) AS ok,
            sum(x.value) FILTER (WHERE x.new) AS nv, sum(x.numerator) FILTER (WHERE x.new) AS nnum,
            sum(x.denominator) FILTER (WHERE x.new) AS nden, sum(x.done_count) FILTER (WHERE x.new) AS nk,
-           array_agg(c.code ORDER BY c.code) FILTER (WHERE NOT x.new AND NOT x.carried_here) AS old_r,
-           array_agg(c.code ORDER BY c.code) FILTER (WHERE NOT x.new AND x.carried_here) AS old_c,
-           array_agg(c.code ORDER BY c.code) FILTER (WHERE x.new AND NOT x.carried_here) AS new_r,
-           array_agg(c.code ORDER BY c.code) FILTER (WHERE x.new AND x.carried_here) AS new_c
+           array_agg(c.code) FILTER (WHERE NOT x.new AND NOT x.carried_here) AS old_r,
+           array_agg(c.code) FILTER (WHERE NOT x.new AND x.carried_here) AS old_c,
+           array_agg(c.code) FILTER (WHERE x.new AND NOT x.carried_here) AS new_r,
+           array_agg(c.code) FILTER (WHERE x.new AND x.carried_here) AS new_c
     FROM (
         SELECT false AS new, f.indicator_id, f.region_id, f.span, f.basis, f.value, f.numerator, f.denominator,
                f.done_count, f.carried_count > 0 AND COALESCE((f.coverage ->> 'reporters')::int, 0) = 0 AS carried_here
@@ -1345,14 +1384,19 @@ shared AS (
 ),
 -- Every province figure with its stored row and the recomputed cities' move, and how it is computed: 'delta'
 -- (the stored figure moved by the difference), 'alone' (a bodies' indicator no other city holds: from the
--- recomputed cities' figures and the bodies' values) or 'all' (summed from every city's stored figures).
+-- recomputed cities' figures and the bodies' values), 'none' (such an indicator outside the home province, where
+-- no body's values count, that the recomputed cities hold no figure of either, before or after: the figure of no
+-- figures, `provn`) or 'all' (summed from every city's stored figures).
 cls AS (
-    SELECT k.basis, k.indicator_id, k.span, k.kind, k.scale, p.value AS pv, p.numerator AS pn, p.denominator AS pd,
-           p.done_count AS pk, p.carried_count AS pc, p.coverage AS pcov, p.coverage -> 'reported' AS r,
-           p.coverage -> 'carried' AS c, m.ov, m.onum, m.oden, m.ok, m.nv, m.nnum, m.nden, m.nk, o.*,
+    SELECT k.basis, k.indicator_id, k.span, k.kind, k.scale, k.body_expected, p.value AS pv, p.numerator AS pn,
+           p.denominator AS pd, p.done_count AS pk, p.carried_count AS pc, p.coverage AS pcov,
+           p.coverage -> 'reported' AS r, p.coverage -> 'carried' AS c, m.ov, m.onum, m.oden, m.ok, m.nv, m.nnum,
+           m.nden, m.nk, o.*,
            CASE
                WHEN k.is_body THEN
-                   CASE WHEN k.indicator_id IN (SELECT indicator_id FROM shared) THEN 'all' ELSE 'alone' END
+                   CASE WHEN k.indicator_id IN (SELECT indicator_id FROM shared) THEN 'all'
+                        WHEN NOT %(home)s AND m.basis IS NULL THEN 'none'
+                        ELSE 'alone' END
                WHEN p.rule_version = %(rule)s AND p.coverage ->> 'kind' = 'city' AND p.expected_count = %(city_count)s
                    AND p.coverage -> 'expected' = to_jsonb(%(city_count)s::int)
                    AND jsonb_typeof(p.coverage -> 'reported') = 'array'
@@ -1379,7 +1423,7 @@ cls AS (
                THEN 'delta'
                ELSE 'all' END AS how
     FROM (
-        SELECT bs.basis, i.indicator_id, sp.span, i.kind, i.scale, i.is_body
+        SELECT bs.basis, i.indicator_id, sp.span, i.kind, i.scale, i.is_body, i.body_expected
         FROM ind i
         CROSS JOIN (VALUES ('official'), ('preview')) bs (basis)
         CROSS JOIN (VALUES ('quarter'), ('ytd')) sp (span)
@@ -1392,7 +1436,7 @@ cls AS (
                                COALESCE(m.new_r, '{{}}') AS new_r, COALESCE(m.new_c, '{{}}') AS new_c) o
 ),
 -- The figures computed as SLICE_WRITE_SQL computes them (its `grid` and `prov` below, over these keys).
-keys AS (SELECT basis, indicator_id, span, how FROM cls WHERE how <> 'delta'),
+keys AS (SELECT basis, indicator_id, span, how FROM cls WHERE how IN ('all', 'alone')),
 -- The other cities' stored figures, for the figures summed from every city: one index probe per figure (OFFSET 0
 -- keeps it a probe, not a read of every city's figures).
 kept AS (
@@ -1456,19 +1500,28 @@ provd AS (
         c.pk - COALESCE(c.ok, 0) + COALESCE(c.nk, 0) AS k
     ) t
     CROSS JOIN LATERAL (SELECT
-        CASE WHEN c.old_r = c.new_r THEN c.r
+        CASE WHEN c.old_r @> c.new_r AND c.old_r <@ c.new_r THEN c.r
              WHEN cardinality(c.new_r) = 0 THEN c.r - x.codes
              ELSE (SELECT jsonb_agg(y ORDER BY y COLLATE "C")
                    FROM (SELECT jsonb_array_elements_text(c.r - x.codes) UNION ALL SELECT unnest(c.new_r)) z (y))
              END AS r,
-        CASE WHEN c.old_c = c.new_c THEN c.c
+        CASE WHEN c.old_c @> c.new_c AND c.old_c <@ c.new_c THEN c.c
              ELSE (c.c - x.codes) || COALESCE(
                  (SELECT jsonb_object_agg(y, %(carried_from)s::text) FROM unnest(c.new_c) y), '{{}}'::jsonb) END AS c,
         c.pc - cardinality(c.old_c) + cardinality(c.new_c) AS carried,
-        c.old_r = c.new_r AND c.old_c = c.new_c AS same
+        c.old_r @> c.new_r AND c.old_r <@ c.new_r AND c.old_c @> c.new_c AND c.old_c <@ c.new_c AS same
     ) l0
     CROSS JOIN LATERAL (SELECT l0.*, jsonb_array_length(l0.r) AS reported) l
     WHERE c.how = 'delta'
+),
+-- What `prov` computes from no city's figure and no body's values: no sums, no one reported.
+provn AS (
+    SELECT c.indicator_id, %(province)s::bigint AS region_id, c.span, c.basis, NULL::numeric AS value,
+           NULL::numeric AS numerator, NULL::numeric AS denominator, 0 AS done_count, c.body_expected AS expected_count,
+           0 AS reported_count, 0 AS carried_count,
+           jsonb_build_object('expected', c.body_expected, 'kind', 'body', 'reported', '[]'::jsonb) AS coverage
+    FROM cls c
+    WHERE c.how = 'none'
 ),
 fig AS (
     SELECT indicator_id, region_id, span, basis, value, numerator, denominator, done_count, expected_count,
@@ -1478,6 +1531,8 @@ fig AS (
     SELECT * FROM prov
     UNION ALL
     SELECT * FROM provd
+    UNION ALL
+    SELECT * FROM provn
 ),
 @tail@, (SELECT count(*) FROM keys WHERE how = 'all')
 """
@@ -1545,16 +1600,20 @@ def _slice_delta_pg(*, ctx: _Plan, period: Period, province_id: int, cities: lis
     params = slice_delta_statement(ctx=ctx, period=period, province_id=province_id, cities=cities)
     name, prepare, names = _slice_delta_prepare_sql()
     with connection.cursor() as cursor:
+        # Whether the session has it prepared is asked of the session itself, by the run's first read
+        # (`_plan_around`) or here, as `_slice_write_pg` asks.
+        if ctx.delta_prepared is None:
+            cursor.execute("SELECT count(*) > 0 FROM pg_prepared_statements WHERE name = %s", [name])
+            ctx.delta_prepared = cursor.fetchone()[0]
+        if not ctx.delta_prepared:
+            cursor.execute(prepare)
+            ctx.delta_prepared = True
         # PostgreSQL's own plan choice, the generic plan, as for the statement it replaces (measured at province
         # scale: 13.8 ms of backend CPU a run against 17.7 ms with custom plans, planning included); set on every
-        # run, since a whole-slice run of the same transaction may have forced custom plans.
-        cursor.execute(
-            "SET LOCAL plan_cache_mode = auto; SELECT count(*) FROM pg_prepared_statements WHERE name = %s", [name]
-        )
-        if not cursor.fetchone()[0]:
-            cursor.execute(prepare)
+        # run, since a whole-slice run of the same transaction may have forced custom plans; in the same round
+        # trip as the statement.
         placeholders = ", ".join(["%s"] * len(names))
-        cursor.execute(f"EXECUTE {name} ({placeholders})", [params[n] for n in names])
+        cursor.execute(f"SET LOCAL plan_cache_mode = auto; EXECUTE {name} ({placeholders})", [params[n] for n in names])
         figures, changed, gone, _checked, resummed = cursor.fetchone()
     return figures, changed + gone, resummed
 
@@ -2066,7 +2125,11 @@ def rollup_period(
         # The period with the quarters of its year and the year before, in one query: the later quarters below,
         # and last quarter and the year so far for every slice statement of this run (`_Plan.year_periods`).
         # PostgreSQL: with the plan and its indicators' digest, in the same statement (`_plan_around`).
-        found = _plan_around(plan_id=plan_id, period_id=period_id) if connection.vendor == "postgresql" else None
+        found = (
+            _plan_around(plan_id=plan_id, period_id=period_id, province_id=province_id)
+            if connection.vendor == "postgresql"
+            else None
+        )
         if found is not None:
             ctx, around = found
         else:

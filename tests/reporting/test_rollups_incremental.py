@@ -112,24 +112,29 @@ def test_approval_runs_leave_what_a_full_recompute_leaves(plan, user, monkeypatc
 
 
 def test_an_approval_s_run_is_few_statements(plan, user):
-    """PostgreSQL: the lock and the claim travel together, the cities and counties are one query, the quarters
-    another, the plan mode and the prepared-statement check one, the requests' delete and the follow-up one
-    (eighteen statements before, the transaction's own included)."""
+    """PostgreSQL: the lock and the claim travel together; the plan, the quarters, the indicators' digest, the
+    cities and counties and whether the session has the delta prepared are one query; the plan mode travels with
+    the slice statement; the requests' delete and the follow-up are one (eighteen statements before, the
+    transaction's own included)."""
     if connection.vendor != "postgresql":
         pytest.skip("the incremental path is PostgreSQL's")
     q = period_ensure(year=2025, quarter=3)
     home, nanjing = Region.objects.get(code="320000"), Region.objects.get(code="320100")
     _report(plan, q, "320100", "confirmed", {FLOW: Decimal(10)}, user)
     rollups.rollup_period(plan_id=plan.pk, period_id=q.pk, province_id=home.pk)
+    # A first approval's run prepares the delta statement in this session (once per connection).
+    RollupRequest.objects.create(plan=plan, period=q, province=home, region=nanjing)
+    rollups.rollup_period(plan_id=plan.pk, period_id=q.pk, province_id=home.pk, requested=True)
     RollupRequest.objects.create(plan=plan, period=q, province=home, region=nanjing)
     with CaptureQueriesContext(connection) as queries:
         summary = rollups.rollup_period(plan_id=plan.pk, period_id=q.pk, province_id=home.pk, requested=True)
     assert (summary.cities, summary.requests, RollupRequest.objects.count()) == ([nanjing.pk], 1, 0)
     statements = [query["sql"] for query in queries.captured_queries]
-    # SAVEPOINT (the test's transaction), lock and claim, the plan with the quarters and the indicators' digest
-    # (the indicators themselves are kept by the process under it), regions, plan mode and prepared check, the
-    # slice statement, the requests' end, RELEASE (ten before: the plan, indicators and quarters were three).
-    assert len(statements) == 8, [sql[:70] for sql in statements]
+    # SAVEPOINT (the test's transaction), lock and claim, the plan with the quarters, the indicators' digest (the
+    # indicators themselves are kept by the process under it), the regions and the prepared check, the plan mode
+    # with the slice statement, the requests' end, RELEASE (eight before: the regions and the plan mode with the
+    # prepared check were two more).
+    assert len(statements) == 6, [sql[:70] for sql in statements]
 
 
 def test_an_approval_s_run_sees_changed_indicators_and_cities_at_once(plan, user):
@@ -434,3 +439,64 @@ def test_a_province_figure_its_cities_do_not_stand_behind_is_summed_from_every_c
     assert resummed[-1] > 0
     assert _figures(plan) == _full(plan, [q], home)
     assert Figure.objects.get(pk=flow.pk).coverage["reported"] == ["320100", "320299"]
+
+
+def test_a_bodies_indicator_no_city_holds_outside_the_home_province_is_the_figure_of_no_figures(plan, user):
+    """PostgreSQL: outside the home province no body's values count, so a bodies' indicator that no city holds a
+    figure of, the recomputed ones before and after included, is the figure `prov` makes of nothing, written
+    without summing; once a recomputed city holds one, or in the home province (where a body's report may have
+    come in since), it is computed as before. Each run leaves what a full recompute leaves."""
+    if connection.vendor != "postgresql":
+        pytest.skip("the delta is PostgreSQL's incremental path")
+    q = period_ensure(year=2025, quarter=3)
+    other = Region.objects.create(
+        code="990000", name="合成省", name_en="Synthetic", level="province", division_year=2021, sort_order=9000
+    )
+    cities = [
+        Region.objects.create(
+            code=f"99{n:02d}00",
+            name=f"合成市{n}",
+            name_en=f"S{n}",
+            level="city",
+            parent=other,
+            division_year=2021,
+            sort_order=9000 + n,
+        )
+        for n in (1, 2)
+    ]
+    home, nanjing = Region.objects.get(code="320000"), Region.objects.get(code="320100")
+    first = _report(plan, q, "990100", "confirmed", {FLOW: Decimal(1)}, user)
+    _report(plan, q, "990200", "confirmed", {FLOW: Decimal(2)}, user)
+    _report(plan, q, "320100", "confirmed", {FLOW: Decimal(3)}, user)
+    for province in (other, home):
+        rollups.rollup_period(plan_id=plan.pk, period_id=q.pk, province_id=province.pk)
+
+    def approval_run(province, city):
+        RollupRequest.objects.create(plan=plan, period=q, province=province, region=city)
+        summary = rollups.rollup_period(plan_id=plan.pk, period_id=q.pk, province_id=province.pk, requested=True)
+        assert summary.cities == [city.pk]
+        with transaction.atomic():
+            for each in (other, home):
+                rollups.rollup_slice(plan_id=plan.pk, period_id=q.pk, province_id=each.pk, force=True)
+            full = _figures(plan)
+            transaction.set_rollback(True)
+        assert _figures(plan) == full
+
+    # Nothing of the bodies' indicator anywhere: the figure of no figures.
+    DataValue.objects.filter(submission=first).update(value=Decimal(5))
+    approval_run(other, cities[0])
+    stock = _province_figure(plan, BODY_STOCK, other, q)
+    assert (stock.value, stock.coverage) == (None, {"expected": 0, "kind": "body", "reported": []})
+    # The recomputed city now holds a figure of it: from its figure.
+    DataValue.objects.create(
+        submission=first, indicator=Indicator.objects.get(plan=plan, code=BODY_STOCK), value=Decimal(7), updated_by=user
+    )
+    approval_run(other, cities[0])
+    stock = _province_figure(plan, BODY_STOCK, other, q)
+    assert (stock.value, stock.reported_count, stock.coverage["reported"]) == (Decimal(7), 1, [cities[0].pk])
+    # The home province: a body's report confirmed since its last run counts at the next city's run.
+    indicator = Indicator.objects.get(plan=plan, code=BODY_FLOW)
+    body = Submission.objects.create(plan=plan, period=q, body=indicator.lead_body, status="confirmed", created_by=user)
+    DataValue.objects.create(submission=body, indicator=indicator, value=Decimal(4), updated_by=user)
+    approval_run(home, nanjing)
+    assert _province_figure(plan, BODY_FLOW, home, q).value == Decimal(4)
