@@ -55,7 +55,7 @@ def verdicts(run: dict[str, Any]) -> list[dict[str, Any]]:
             "and Transition in one statement (an existing one is locked and its version checked), checks the report "
             "is complete against last quarter, writes the values with their history rows and the report's version "
             "in one statement, the submit's row, history row and Transition in one more, and the idempotency "
-            "record: 10 statements (pinned by tests/reporting/test_api_queries.py) where the bare view makes one."
+            "record: 8 statements (pinned by tests/reporting/test_api_queries.py) where the bare view makes one."
         )
         out.append(
             {

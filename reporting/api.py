@@ -37,7 +37,7 @@ from common.parsers import StrictFormParser, StrictJSONParser, StrictMultiPartPa
 from measures.serializers import ErrorSerializer
 from portal.accounts.selectors import user_scope
 from reporting.filters import SubmissionFilter
-from reporting.idempotency import idempotent
+from reporting.idempotency import idempotent, whole_transaction
 from reporting.models import Evidence, Period, Submission
 from reporting.selectors import period_get_by_code, submission_list
 from reporting.selectors.definitions import report_definitions_read
@@ -385,6 +385,8 @@ class SubmissionViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             indicators=known.indicators_of(plan=data["plan"], region=data.get("region"), body=data.get("body"))
             if known is not None
             else None,
+            # Under an Idempotency-Key any error rolls back the whole request: no savepoint of its own.
+            savepoint=not whole_transaction(request),
         )
         context = {**self.get_serializer_context(), "summary": summary.__dict__}
         return Response(

@@ -29,6 +29,16 @@ HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 128
 # Set on a replayed answer so a client (and a test) can tell it apart from a fresh one.
 REPLAYED_HEADER = "Idempotent-Replayed"
+# Set on the request while its view method runs inside the key's transaction (`whole_transaction`).
+_WHOLE = "_idempotency_transaction_whole"
+
+
+def whole_transaction(request: Request) -> bool:
+    """True while the view method runs inside its request's Idempotency-Key transaction. Any error the method
+    raises ends that transaction whole: nothing between catches it to go on writing, the record is rolled
+    back with everything else, and the key is free for a retry. So a service the method calls there need not
+    guard its own part with a savepoint (SAVEPOINT and RELEASE: two statements on every write)."""
+    return bool(getattr(request, _WHOLE, False))
 
 
 def _canonical(value: Any) -> Any:
@@ -153,7 +163,11 @@ def idempotent(method: Callable[..., Response]) -> Callable[..., Response]:
                 if existing.request_hash != fingerprint:
                     raise _mismatch()
                 return _replay(existing)
-            response = method(self, request, *args, **kwargs)
+            setattr(request, _WHOLE, True)
+            try:
+                response = method(self, request, *args, **kwargs)
+            finally:
+                setattr(request, _WHOLE, False)
             if status.is_success(response.status_code):
                 _complete(record=record, status_code=response.status_code, data=response.data)
             else:

@@ -3,8 +3,11 @@ natural-key upsert even without a key."""
 
 from datetime import date
 
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
 from reporting.models import DataValue, Evidence, IdempotencyRecord, Submission, Transition
-from tests.reporting.conftest import first_of_kind
+from tests.reporting.conftest import first_of_kind, full_values
 from tests.reporting.test_api_support import API, if_match, pdf, snapshot, url
 
 CREATE = {"period": "2025Q4", "region": "320100"}
@@ -95,6 +98,35 @@ def test_a_refused_request_is_not_kept_so_a_corrected_retry_runs(filled, nanjing
     assert (stale.status_code, fresh.status_code) == (412, 200)
     assert DataValue.objects.get(submission=filled, indicator=stock).value == 77
     assert IdempotencyRecord.objects.filter(key="k").count() == 1
+
+
+def test_a_whole_report_under_a_key_is_one_transaction_without_a_savepoint_of_its_own(
+    plan, period, nanjing, nanjing_reporter, client_for, time_machine
+):
+    """Under a key any error ends the key's transaction whole, so the report adds no savepoint of its own (two
+    statements a report): an incomplete report, refused at the submit after its draft and values were
+    written, leaves nothing (no draft, no value, no transition, no key), and the whole report sent next under
+    the same key runs."""
+    time_machine.move_to(date(2026, 1, 5))
+    client = client_for(nanjing_reporter)
+    values = full_values(Submission(plan=plan, region=nanjing))
+    body = {"period": period.code, "region": nanjing.code, "submit": True}
+    path = f"{API}/submissions/report/"
+
+    refused = client.post(path, {**body, "values": values[:5]}, format="json", HTTP_IDEMPOTENCY_KEY="quarter")
+    assert refused.status_code == 400
+    assert not Submission.objects.exists()
+    assert not DataValue.objects.exists()
+    assert not Transition.objects.exists()
+    assert not IdempotencyRecord.objects.exists()
+
+    with CaptureQueriesContext(connection) as queries:
+        done = client.post(path, {**body, "values": values}, format="json", HTTP_IDEMPOTENCY_KEY="quarter")
+    assert done.status_code == 201, done.json()
+    assert Submission.objects.get().status == Submission.Status.SUBMITTED
+    assert DataValue.objects.count() == len(values)
+    # The test's own transaction turns the key's transaction into a savepoint: that one, and no other.
+    assert len([q for q in queries if q["sql"].startswith("SAVEPOINT")]) == 1
 
 
 def test_a_retried_upload_attaches_one_file(draft, nanjing_reporter, client_for):
