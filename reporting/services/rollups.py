@@ -850,6 +850,13 @@ def _figures_write(*, plan_id: int, period_id: int, rows: list[FigureRow], batch
 # found by (region, period) index; with the default cost of a random read the planner would rather scan the
 # whole quarter (~130,000 at national scale).
 LOCK_SETTINGS_SQL = "SET LOCAL work_mem = '64MB'; SET LOCAL random_page_cost = 1.1;"
+# A queued run's commit does not wait for its WAL to reach the disk. Its figures are derived, and the requests it
+# ran for are deleted in the same transaction: a crash that loses the commit loses both together (PostgreSQL keeps
+# the database consistent; only the last fraction of a second of commits can go), the requests are pending again
+# and the dispatcher (every minute) queues the run again; the nightly rebuild checks every slice besides. Only
+# when the run's transaction is its own: inside a caller's (an import's, a test's) SET LOCAL would hold for the
+# whole of it, and that commit must stay durable.
+ASYNC_COMMIT_SQL = "SET LOCAL synchronous_commit = off;"
 LOCK_SLICE_SQL = (
     "SELECT id FROM reporting_period WHERE id = %s FOR SHARE; SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))"
 )
@@ -882,17 +889,18 @@ def _lock_slice(*, plan_id: int, period_id: int, province_id: int | None) -> Non
 
 
 def _lock_and_claim(
-    *, plan_id: int, period_id: int, province_id: int | None
+    *, plan_id: int, period_id: int, province_id: int | None, async_commit: bool = False
 ) -> tuple[list[tuple[int, int | None]], bool | None]:
     """`_lock_slice`, then `_requests_claim`: the slice's pending requests, (id, region) each. On PostgreSQL a
     one-province run sends both in one round trip and learns with them whether the province already holds
-    figures for the period (None: not asked, or no request to ask it with)."""
+    figures for the period (None: not asked, or no request to ask it with); with `async_commit` (see
+    ASYNC_COMMIT_SQL) its commit does not wait for the disk."""
     if province_id is None or connection.vendor != "postgresql":
         _lock_slice(plan_id=plan_id, period_id=period_id, province_id=province_id)
         return _requests_claim(plan_id=plan_id, period_id=period_id, province_id=province_id), None
     with connection.cursor() as cursor:
         cursor.execute(
-            f"{LOCK_SETTINGS_SQL} {LOCK_SLICE_SQL}; {LOCK_CLAIM_SQL}",
+            f"{ASYNC_COMMIT_SQL if async_commit else ''}{LOCK_SETTINGS_SQL} {LOCK_SLICE_SQL}; {LOCK_CLAIM_SQL}",
             [
                 period_id,
                 f"rollup:{plan_id}:{period_id}:{province_id}",
@@ -2118,8 +2126,12 @@ def rollup_period(
     atomically by its own run, and each slice says when it was last checked. An explicit run (a command, an
     import) still computes them all in its one transaction."""
     summary = RollupSummary()
+    # A queued run in a transaction of its own commits without waiting for the disk (ASYNC_COMMIT_SQL).
+    async_commit = requested and not connection.in_atomic_block
     with transaction.atomic():
-        claimed, built = _lock_and_claim(plan_id=plan_id, period_id=period_id, province_id=province_id)
+        claimed, built = _lock_and_claim(
+            plan_id=plan_id, period_id=period_id, province_id=province_id, async_commit=async_commit
+        )
         summary.requests = len(claimed)
         if requested and not claimed:
             _requests_follow_up(plan_id=plan_id, period_id=period_id, province_id=province_id, claimed=claimed)

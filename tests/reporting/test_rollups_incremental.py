@@ -500,3 +500,44 @@ def test_a_bodies_indicator_no_city_holds_outside_the_home_province_is_the_figur
     DataValue.objects.create(submission=body, indicator=indicator, value=Decimal(4), updated_by=user)
     approval_run(home, nanjing)
     assert _province_figure(plan, BODY_FLOW, home, q).value == Decimal(4)
+
+
+def _synchronous_commit() -> str:
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW synchronous_commit")
+        return cursor.fetchone()[0]
+
+
+def test_a_queued_run_of_its_own_commits_without_waiting_for_the_disk_and_a_caller_s_commit_stays_durable(
+    plan, transactional_db, user
+):
+    """A queued run in a transaction of its own sets synchronous_commit off for that transaction only (its
+    figures and the requests it took go together, so a lost commit is queued again by the dispatcher); a run
+    inside a caller's transaction (an import) never changes how the caller's commit is made."""
+    if connection.vendor != "postgresql":
+        pytest.skip("synchronous_commit is PostgreSQL's")
+    q = period_ensure(year=2025, quarter=3)
+    home, nanjing = Region.objects.get(code="320000"), Region.objects.get(code="320100")
+    _report(plan, q, "320100", "confirmed", {FLOW: Decimal(10)}, user)
+    rollups.rollup_period(plan_id=plan.pk, period_id=q.pk, province_id=home.pk)
+    assert _synchronous_commit() == "on"
+
+    RollupRequest.objects.create(plan=plan, period=q, province=home, region=nanjing)
+    with CaptureQueriesContext(connection) as queries:
+        rollups.rollup_period(plan_id=plan.pk, period_id=q.pk, province_id=home.pk, requested=True)
+    assert any("synchronous_commit = off" in query["sql"] for query in queries.captured_queries)
+    assert RollupRequest.objects.count() == 0
+    # SET LOCAL ended with the run's transaction: the connection's next transaction commits durably.
+    assert _synchronous_commit() == "on"
+
+    # Inside a caller's transaction the run leaves the caller's commit as it was.
+    RollupRequest.objects.create(plan=plan, period=q, province=home, region=nanjing)
+    with transaction.atomic():
+        DataValue.objects.filter(submission__region=nanjing, indicator__code=FLOW).update(value=Decimal(12))
+        with CaptureQueriesContext(connection) as queries:
+            rollups.rollup_period(plan_id=plan.pk, period_id=q.pk, province_id=home.pk, requested=True)
+        assert _synchronous_commit() == "on"
+    assert not any("synchronous_commit" in query["sql"] for query in queries.captured_queries)
+    assert Figure.objects.get(
+        plan=plan, period=q, region=home, indicator__code=FLOW, span="quarter", basis="official"
+    ).value == Decimal(12)
