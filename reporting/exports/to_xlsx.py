@@ -13,7 +13,9 @@ The workbook is XlsxWriter's (the version pinned in requirements.txt) with a wor
 (`ReportWorksheet`, through XlsxWriter's `worksheet_class` hook) whose innermost loop writes the cells a report
 holds with less work; the file is byte for byte the one XlsxWriter's own worksheet writes (a test compares)."""
 
+from collections.abc import Callable
 from datetime import datetime
+from math import isfinite
 from pathlib import Path
 from typing import Any
 
@@ -34,12 +36,87 @@ WORKBOOK_OPTIONS = {
 IN_MEMORY_MAX_CELLS = 100_000
 
 
+# One column of a part as the writers take it: its index, the record's key, its kind, its cell writer and format.
+ColumnWriter = tuple[int, str, str, Callable[..., None], Any]
+
+
+def records_by_cell(sheet: Any, first_row: int, records: list[dict[str, Any]], columns: list[ColumnWriter]) -> None:
+    """Each record on a row of its own from `first_row` down, cell by cell through the column's writer. An empty
+    value (None) writes nothing whatever the column's kind: XlsxWriter stores no cell for a blank without a
+    format."""
+    for row, record in enumerate(records, start=first_row):
+        for col, key, _kind, write, cell_format in columns:
+            raw = record.get(key)
+            if raw is not None:
+                write(sheet, row, col, raw, cell_format)
+
+
 class ReportWorksheet(Worksheet):
-    """XlsxWriter's worksheet with a shorter path for the three cells a report writes: a shared string, a number
-    or a date, each with a format. XlsxWriter's `_write_cell` builds a list of attributes, escapes each one and
-    dispatches on the cell's class name for every cell, about half of the time of writing a report; the XML
-    written here is the same text (`r` is letters and digits and `s` an integer, so nothing needs escaping;
-    numbers as `.16G`). Any other cell goes through XlsxWriter's own code."""
+    """XlsxWriter's worksheet with a shorter path for what a report writes: rows of shared strings, numbers and
+    dates, each cell with a format.
+
+    `write_records` stores an in-memory sheet's text and number cells itself, as XlsxWriter's writers would store
+    them and in the same order (which numbers the shared strings), with the sheet's bounds checked once rather
+    than per cell; a long text, a number that is not finite and every date still go through XlsxWriter's writers.
+    `_write_cell` writes a string, number or date cell with a format as one piece of text: XlsxWriter's builds a
+    list of attributes, escapes each one and dispatches on the cell's class name for every cell; the XML is the
+    same (`r` is letters and digits and `s` an integer, so nothing needs escaping; numbers as `.16G`). Any other
+    cell goes through XlsxWriter's own code."""
+
+    def write_records(self, first_row: int, records: list[dict[str, Any]], columns: list[ColumnWriter]) -> None:
+        if (
+            self.constant_memory
+            or not records
+            or first_row + len(records) > self.xls_rowmax
+            or max(col for col, *_ in columns) >= self.xls_colmax
+        ):
+            records_by_cell(self, first_row, records, columns)
+            return
+        shared = self.str_table
+        indices = shared.string_table
+        longest = self.xls_strmax // 2  # a text no longer than this is within Excel's limit whatever its UTF-16
+        rows_written: list[int] = []
+        cols_written: set[int] = set()
+        for row, record in enumerate(records, start=first_row):
+            cells = self.table[row]
+            for col, key, kind, write, cell_format in columns:
+                raw = record.get(key)
+                if raw is None:
+                    continue
+                if kind == "text":
+                    text = as_text(raw)
+                    if not text:
+                        continue
+                    if len(text) > longest:
+                        write(self, row, col, raw, cell_format)
+                        continue
+                    index = indices.get(text)
+                    if index is None:
+                        index = indices[text] = shared.unique_count
+                        shared.unique_count += 1
+                    shared.count += 1
+                    cells[col] = CellStringTuple(index, cell_format)
+                elif kind in ("number", "int"):
+                    number = as_decimal(raw)
+                    if number is None:
+                        continue
+                    value = float(number)
+                    if not isfinite(value):
+                        write(self, row, col, raw, cell_format)
+                        continue
+                    cells[col] = CellNumberTuple(value, cell_format)
+                else:
+                    write(self, row, col, raw, cell_format)
+                    continue
+                cols_written.add(col)
+            if cells:
+                rows_written.append(row)
+        # The sheet's extent, as XlsxWriter's writers would have widened it cell by cell: its check of a cell
+        # widens the extent to take the cell in, so checking the first and last corners takes them all in (a row
+        # whose only cells are dates is in it already: XlsxWriter's writer checked them).
+        if cols_written:
+            self._check_dimensions(rows_written[0], min(cols_written))
+            self._check_dimensions(rows_written[-1], max(cols_written))
 
     def _write_cell(self, row: int, col: int, cell: Any) -> None:
         cell_format = cell.format
@@ -130,16 +207,12 @@ def _write_part(workbook: Any, part: Part, rows: list[dict[str, Any]], meta: dic
     for col, column in enumerate(part.columns):
         sheet.write_string(1, col, column.header, formats["header"])
     sheet.freeze_panes(2, 0)
-    # Each column's writer and format looked up once, not per cell. An empty value (None) writes nothing
-    # whatever the column's kind: XlsxWriter stores no cell for a blank without a format.
-    writers = [
-        (col, column.key, _CELL_WRITERS[column.kind], formats[column.kind]) for col, column in enumerate(part.columns)
+    # Each column's writer and format looked up once, not per cell.
+    columns: list[ColumnWriter] = [
+        (col, column.key, column.kind, _CELL_WRITERS[column.kind], formats[column.kind])
+        for col, column in enumerate(part.columns)
     ]
-    for offset, record in enumerate(rows, start=2):
-        for col, key, write, cell_format in writers:
-            raw = record.get(key)
-            if raw is not None:
-                write(sheet, offset, col, raw, cell_format)
+    sheet.write_records(2, rows, columns)
     if rows:
         sheet.autofilter(1, 0, len(rows) + 1, len(part.columns) - 1)
 
