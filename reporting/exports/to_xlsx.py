@@ -67,6 +67,7 @@ class ReportWorksheet(Worksheet):
         if (
             self.constant_memory
             or not records
+            or not columns
             or first_row + len(records) > self.xls_rowmax
             or max(col for col, *_ in columns) >= self.xls_colmax
         ):
