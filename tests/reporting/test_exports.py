@@ -457,8 +457,8 @@ def test_the_report_worksheet_writes_the_bytes_xlsxwriters_own_worksheet_writes(
 ):
     """ReportWorksheet (its records stored in bulk, its shorter cell writer) against XlsxWriter's own worksheet fed
     cell by cell, on a real report and on rows of awkward values (markup and control characters, spaces at the
-    ends, formula-like text and text over Excel's limit, numbers large, tiny, negative, whole and unparsable, dates and times,
-    empty records), in memory and streamed: the same file, byte for byte."""
+    ends, formula-like text and text over Excel's limit, numbers large, tiny, negative, whole and unparsable,
+    dates and times, empty records), in memory and streamed: the same file, byte for byte."""
     import copy
 
     import xlsxwriter
