@@ -451,6 +451,58 @@ def test_a_small_xlsx_is_built_in_memory_a_large_one_streamed_with_the_same_cell
     assert large.read_bytes() == large_again.read_bytes()
 
 
+@pytest.mark.parametrize("streamed", [False, True])
+def test_the_report_worksheet_writes_the_bytes_xlsxwriters_own_worksheet_writes(
+    world, auditor, tmp_path, monkeypatch, streamed
+):
+    """ReportWorksheet (its records stored in bulk, its shorter cell writer) against XlsxWriter's own worksheet fed
+    cell by cell, on a real report and on rows of awkward values (markup and control characters, spaces at the
+    ends, formula-like text and text over Excel's limit, numbers large, tiny, negative, whole and unparsable,
+    dates and times, empty records), in memory and streamed: the same file, byte for byte."""
+    import copy
+
+    import xlsxwriter
+    from xlsxwriter.worksheet import Worksheet
+
+    from reporting.exports import to_xlsx
+
+    content = copy.deepcopy(_export(auditor).snapshot.content)
+    awkward_texts = ["a & b <c> \"d\" 'e'", "\x01\x1f tab\there", "  padded  ", "=SUM(A1)", "中文 & 全角", "x" * 40000]
+    awkward_numbers = ["-0.000001", "123456789012345678901234567890", "0.1", "-5", "1e-7", "not a number"]
+    for i, (text, number) in enumerate(zip(awkward_texts, awkward_numbers, strict=True)):
+        content["parts"]["figures"].append(
+            {"key": text, "indicator": text, "value": number, "numerator": "", "denominator": None, "done_count": i}
+        )
+        content["parts"]["completeness"].append(
+            {
+                "period": text,
+                "deadline": f"2025-0{i + 1}-1{i}",
+                "submitted_at": f"2025-0{i + 1}-0{i + 1}T23:59:0{i}+08:00",
+                "days_late": i - 3,
+            }
+        )
+    content["parts"]["completeness"].append({"deadline": "2025-12-31"})  # a row of a date alone
+    content["parts"]["figures"].insert(1, {})  # a row with nothing to write
+    content["parts"]["figures"].append({"key": "", "value": None})
+    if streamed:
+        monkeypatch.setattr(to_xlsx, "IN_MEMORY_MAX_CELLS", 0)
+
+    ours = tmp_path / "ours.xlsx"
+    to_xlsx.xlsx_write(content, ours)
+
+    class CellByCell(Worksheet):
+        write_records = to_xlsx.records_by_cell
+
+    class Reference(xlsxwriter.Workbook):
+        worksheet_class = CellByCell
+
+    monkeypatch.setattr(to_xlsx, "ReportWorkbook", Reference)
+    theirs = tmp_path / "theirs.xlsx"
+    to_xlsx.xlsx_write(content, theirs)
+    assert ours.read_bytes() == theirs.read_bytes()
+    assert any(c.value == "a & b <c> \"d\" 'e'" for c in all_cells(ours))  # the awkward rows were written
+
+
 def test_the_snapshot_stores_its_content_as_the_canonical_text_it_hashed(world, auditor):
     """The column keeps the text as sent (PostgreSQL `json`, not `jsonb`, which would re-serialise it in its
     own key order and spacing): the stored text is the one whose SHA-256 is recorded, and it reads back as
