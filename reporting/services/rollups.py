@@ -1308,7 +1308,7 @@ def _slice_write_pg(
     with connection.cursor() as cursor:
         # A whole slice is planned for its own parameters (a custom plan): measured at national scale, its generic
         # plan ran 100 ms where a custom one, planning included, ran 81 ms (province scale: the same either way).
-        # An incremental run keeps PostgreSQL's choice, the generic plan, which suits it (25 ms against 28 ms).
+        # An incremental run's own statement takes the generic plan, which suits it (`_slice_delta_pg`).
         # A first build is not: while a build from empty fills the figure table, custom plans made from its
         # statistics of an empty table cost more than PostgreSQL's own choice (measured at province scale, one
         # process, every slice from empty: 8.3 s with custom plans, 5.7 s without).
@@ -1618,12 +1618,16 @@ def _slice_delta_pg(*, ctx: _Plan, period: Period, province_id: int, cities: lis
         if not ctx.delta_prepared:
             cursor.execute(prepare)
             ctx.delta_prepared = True
-        # PostgreSQL's own plan choice, the generic plan, as for the statement it replaces (measured at province
-        # scale: 13.8 ms of backend CPU a run against 17.7 ms with custom plans, planning included); set on every
-        # run, since a whole-slice run of the same transaction may have forced custom plans; in the same round
-        # trip as the statement.
+        # The generic plan (measured at province scale: 13.8 ms of backend CPU a run against 17.7 ms with custom
+        # plans, planning included; at national scale 22.9 ms a run against 29.2 ms). Forced: left to PostgreSQL
+        # (`auto`), it kept custom plans at national scale, the generic plan's estimate being the higher, and ran
+        # 30.8 ms. Set on every run, since a whole-slice run of the same transaction may have forced custom plans;
+        # in the same round trip as the statement.
         placeholders = ", ".join(["%s"] * len(names))
-        cursor.execute(f"SET LOCAL plan_cache_mode = auto; EXECUTE {name} ({placeholders})", [params[n] for n in names])
+        cursor.execute(
+            f"SET LOCAL plan_cache_mode = force_generic_plan; EXECUTE {name} ({placeholders})",
+            [params[n] for n in names],
+        )
         figures, changed, gone, _checked, resummed = cursor.fetchone()
     return figures, changed + gone, resummed
 
