@@ -893,8 +893,9 @@ def _lock_and_claim(
 ) -> tuple[list[tuple[int, int | None]], bool | None]:
     """`_lock_slice`, then `_requests_claim`: the slice's pending requests, (id, region) each. On PostgreSQL a
     one-province run sends both in one round trip and learns with them whether the province already holds
-    figures for the period (None: not asked, or no request to ask it with); with `async_commit` (see
-    ASYNC_COMMIT_SQL) its commit does not wait for the disk."""
+    figures for the period (None: not asked, or no request to ask it with). With `async_commit` (see
+    ASYNC_COMMIT_SQL) such a run's commit does not wait for the disk; a run of every province, or on SQLite,
+    commits as always."""
     if province_id is None or connection.vendor != "postgresql":
         _lock_slice(plan_id=plan_id, period_id=period_id, province_id=province_id)
         return _requests_claim(plan_id=plan_id, period_id=period_id, province_id=province_id), None
